@@ -1,0 +1,100 @@
+"""Builds the running server: services (DB, S3, queue) and the FastAPI application."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+
+from fastapi import FastAPI
+
+from app import __version__
+
+from .config import ServerConfig
+from .db import Database
+from .embedded_s3 import EMBEDDED_ACCESS_KEY, EMBEDDED_SECRET_KEY, EmbeddedS3
+from .errors import install_error_handlers
+from .routes import auth, jobs, ops, upload_extras, uploads
+from .services import Services
+from .storage import ObjectStore
+
+log = logging.getLogger(__name__)
+
+
+def build_services(config: ServerConfig) -> Services:
+    """Connect to (or start) the store and the database. Called once per process, never at import."""
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    closers = []
+    if config.embedded_s3:
+        embedded = EmbeddedS3().start()
+        closers.append(embedded.stop)
+        store = ObjectStore(
+            config.bucket,
+            endpoint_url=embedded.endpoint_url,
+            region=config.region,
+            access_key_id=EMBEDDED_ACCESS_KEY,
+            secret_access_key=EMBEDDED_SECRET_KEY,
+        )
+        log.info("object store: embedded S3 (moto) at %s, bucket %s", embedded.endpoint_url, config.bucket)
+    else:
+        store = ObjectStore(
+            config.bucket,
+            endpoint_url=config.s3_endpoint_url,
+            region=config.region,
+            access_key_id=config.access_key_id,
+            secret_access_key=config.secret_access_key,
+        )
+        log.info("object store: S3 at %s, bucket %s", config.s3_endpoint_url or "AWS", config.bucket)
+    store.ensure_bucket()
+    db = Database(config.database_url)
+    db.create_all()
+    closers.append(db.dispose)
+    log.info("database: %s", _describe_db(config.database_url))
+    services = Services(config=config, db=db, store=store, queue=None, closers=closers)  # type: ignore[arg-type]
+    services.queue = _build_queue(services)
+    return services
+
+
+def _build_queue(services: Services):
+    from .worker.minimal import process_job
+    from .worker.thread_queue import ThreadJobQueue
+
+    return ThreadJobQueue(partial(process_job, services))
+
+
+def _describe_db(url: str) -> str:
+    if url.startswith("sqlite"):
+        return f"SQLite file {url.removeprefix('sqlite:///')}"
+    return url.split("://", 1)[0] + " (credentials hidden)"
+
+
+def close_services(services: Services) -> None:
+    for close in reversed(services.closers):
+        try:
+            close()
+        except Exception:
+            log.warning("error while shutting down", exc_info=True)
+
+
+def create_app(services: Services) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if services.config.run_worker and not services.config.external_workers:
+            services.queue.start()
+        try:
+            yield
+        finally:
+            services.queue.stop()
+
+    app = FastAPI(
+        title="ReelDrop backend",
+        version=__version__,
+        description="Presigned S3 uploads, processing jobs and result ZIPs for the ReelDrop desktop app.",
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    install_error_handlers(app)
+    for module in (ops, auth, upload_extras, uploads, jobs):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,113 @@
+"""`reeldrop-server`: run the reference backend, manage users."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import sys
+from pathlib import Path
+
+from app import __version__
+
+from .config import ServerConfig, load_config
+
+log = logging.getLogger("app.server")
+
+
+def _config(args: argparse.Namespace) -> ServerConfig:
+    return load_config(data_dir=Path(args.data_dir) if args.data_dir else None)
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The AWS SDK's debug output carries signatures and presigned queries: never below INFO.
+    for noisy in ("botocore", "boto3", "s3transfer", "urllib3", "werkzeug"):
+        logging.getLogger(noisy).setLevel(max(logging.INFO, logging.getLogger(noisy).level))
+    try:
+        from app.core.logsafe import install_redaction
+
+        install_redaction()
+    except ImportError:  # pragma: no cover - logsafe ships with the app
+        pass
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .app import build_services, close_services, create_app
+
+    config = _config(args)
+    if args.external_workers:
+        config = config.with_overrides(external_workers=True)
+    services = build_services(config)
+    try:
+        app = create_app(services)
+        url = f"http://{args.host}:{args.port}"
+        print(f"ReelDrop server {__version__} serving on {url}  (API docs: {url}/docs)", flush=True)
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=args.access_log)
+    finally:
+        close_services(services)
+    return 0
+
+
+def create_user(args: argparse.Namespace) -> int:
+    from .auth import create_user as add_user
+    from .db import Database
+
+    config = _config(args)
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    if args.password_stdin or not sys.stdin.isatty():
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass(f"Password for {args.name}: ")
+        if getpass.getpass("Repeat it: ") != password:
+            print("error: the passwords differ", file=sys.stderr)
+            return 2
+    db = Database(config.database_url)
+    db.create_all()
+    try:
+        with db.session() as session:
+            quota = args.quota if args.quota is not None else config.default_quota_bytes
+            add_user(session, args.name, password, quota, args.admin)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        db.dispose()
+    print(f"user {args.name} created{' (admin)' if args.admin else ''}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="reeldrop-server", description="The ReelDrop reference backend.")
+    parser.add_argument("--version", action="version", version=f"reeldrop-server {__version__}")
+    parser.add_argument("--data-dir", help="where the SQLite database and work files live")
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    sub = parser.add_subparsers(dest="command")
+
+    run = sub.add_parser("serve", help="run the server (the default)")
+    for target in (parser, run):
+        target.add_argument("--host", default="127.0.0.1")
+        target.add_argument("--port", type=int, default=8000)
+        target.add_argument("--external-workers", action="store_true", help="run no built-in worker")
+        target.add_argument("--access-log", action="store_true", help="log every request line")
+
+    user = sub.add_parser("create-user", help="create a user (password prompted, or read from stdin)")
+    user.add_argument("name")
+    user.add_argument("--admin", action="store_true")
+    user.add_argument("--quota", type=int, help="quota in bytes")
+    user.add_argument("--password-stdin", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.log_level)
+    if args.command == "create-user":
+        return create_user(args)
+    return serve(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""Server configuration, read from the environment (names from the source documents) and CLI flags."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+MIB = 1024 * 1024
+GIB = 1024 * MIB
+
+# S3 settings whose presence means "use that store" rather than the embedded one.
+_S3_SETTING_NAMES = ("S3_ENDPOINT_URL", "S3_BUCKET_NAME", "AWS_ACCESS_KEY_ID")
+
+
+def _env_int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _prefix(env: dict[str, str], name: str, default: str) -> str:
+    value = env.get(name, default).strip().lstrip("/")
+    return value if value.endswith("/") else value + "/"
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    data_dir: Path
+    bucket: str = "reeldrop"
+    s3_endpoint_url: str | None = None
+    region: str = "us-east-1"
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+    embedded_s3: bool = True
+    temp_prefix: str = "temp/"
+    videos_prefix: str = "videos/"
+    processed_prefix: str = "processed/"
+    results_prefix: str = "results/"
+    presigned_expiry: int = 3600
+    multipart_threshold: int = 100 * MIB
+    cleanup_temp_hours: int = 24
+    max_file_size: int = 50 * GIB
+    default_quota_bytes: int = 200 * GIB
+    token_ttl_seconds: int = 30 * 24 * 3600
+    database_url: str = ""
+    queue_url: str | None = None
+    worker_secret: str = ""
+    external_workers: bool = False
+    run_worker: bool = True
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "reeldrop-server.sqlite3"
+
+    def with_overrides(self, **changes: object) -> ServerConfig:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def default_data_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("ReelDrop", appauthor=False)) / "server"
+
+
+def load_config(env: dict[str, str] | None = None, data_dir: Path | None = None) -> ServerConfig:
+    env = dict(os.environ if env is None else env)
+    data_dir = Path(data_dir or env.get("REELDROP_SERVER_DATA") or default_data_dir())
+    embedded = not any(env.get(name) for name in _S3_SETTING_NAMES)
+    # Lifetimes of presigned URLs: S3 refuses more than 7 days.
+    expiry = min(_env_int(env, "S3_PRESIGNED_URL_EXPIRY", 3600), 7 * 24 * 3600)
+    if expiry <= 0:
+        raise ValueError("S3_PRESIGNED_URL_EXPIRY must be positive")
+    threshold = _env_int(env, "S3_MULTIPART_THRESHOLD", 100 * MIB)
+    # A single POST carries at most 5 GB (S3), and multipart parts are at least 5 MiB.
+    threshold = max(5 * MIB, min(threshold, 5 * 1000**3))
+    database_url = env.get("DATABASE_URL") or f"sqlite:///{data_dir / 'reeldrop-server.sqlite3'}"
+    return ServerConfig(
+        data_dir=data_dir,
+        bucket=env.get("S3_BUCKET_NAME") or env.get("AWS_S3_BUCKET") or "reeldrop",
+        s3_endpoint_url=env.get("S3_ENDPOINT_URL") or None,
+        region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+        access_key_id=env.get("AWS_ACCESS_KEY_ID") or None,
+        secret_access_key=env.get("AWS_SECRET_ACCESS_KEY") or None,
+        embedded_s3=embedded,
+        temp_prefix=_prefix(env, "S3_TEMP_PREFIX", "temp/"),
+        videos_prefix=_prefix(env, "S3_VIDEOS_PREFIX", "videos/"),
+        processed_prefix=_prefix(env, "S3_PROCESSED_PREFIX", "processed/"),
+        results_prefix=_prefix(env, "S3_RESULTS_PREFIX", "results/"),
+        presigned_expiry=expiry,
+        multipart_threshold=threshold,
+        cleanup_temp_hours=_env_int(env, "S3_CLEANUP_TEMP_HOURS", 24),
+        max_file_size=_env_int(env, "MAX_FILE_SIZE", 50 * GIB),
+        default_quota_bytes=_env_int(env, "REELDROP_DEFAULT_QUOTA", 200 * GIB),
+        token_ttl_seconds=_env_int(env, "REELDROP_TOKEN_TTL", 30 * 24 * 3600),
+        database_url=database_url,
+        queue_url=env.get("QUEUE_URL") or None,
+        worker_secret=env.get("WORKER_SECRET", ""),
+        external_workers=env.get("REELDROP_EXTERNAL_WORKERS", "") in ("1", "true", "yes"),
+    )

@@ -1,0 +1,145 @@
+"""Jobs: options, creation from an upload, the status document, cancel."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from . import uploads_service as svc_uploads
+from .db import Job, Upload, User
+from .errors import ApiError, not_found
+from .storage import ObjectStore
+
+QUALITIES = ("2160p", "1440p", "1080p", "720p", "480p", "360p", "240p")
+FINISHED = ("completed", "partial", "failed", "cancelled")
+DEFAULT_OPTIONS: dict[str, Any] = {
+    "renditions": ["720p", "480p"],
+    "audio": True,
+    "clips": {"count": 3},
+    "thumbnails": 3,
+    "delete_after_processing": True,
+}
+
+
+def _bad(detail: str) -> ApiError:
+    return ApiError(422, "invalid_options", detail)
+
+
+def normalize_options(raw: dict[str, Any]) -> dict[str, Any]:
+    """Fill defaults and refuse values the worker could not honour, before anything is queued."""
+    options = {**DEFAULT_OPTIONS, **{k: v for k, v in raw.items() if v is not None}}
+    renditions = options["renditions"]
+    if not isinstance(renditions, list) or not all(isinstance(r, str) for r in renditions):
+        raise _bad("renditions must be a list like ['1080p', '720p'].")
+    unknown = [r for r in renditions if r not in QUALITIES]
+    if unknown:
+        raise _bad(f"unknown rendition(s) {unknown}; choose from {list(QUALITIES)}.")
+    options["renditions"] = list(dict.fromkeys(renditions))
+    clips = options["clips"]
+    if isinstance(clips, int) and not isinstance(clips, bool):
+        clips = {"count": clips}
+    if not isinstance(clips, dict) or not isinstance(clips.get("count", 0), int) or not 0 <= clips["count"] <= 20:
+        raise _bad("clips must be {'count': 0..20}.")
+    options["clips"] = clips
+    thumbs = options["thumbnails"]
+    if isinstance(thumbs, bool) or not isinstance(thumbs, int) or not 0 <= thumbs <= 50:
+        raise _bad("thumbnails must be a number from 0 to 50.")
+    for flag in ("audio", "delete_after_processing"):
+        if not isinstance(options[flag], bool):
+            raise _bad(f"{flag} must be true or false.")
+    for text in ("title", "description"):
+        if text in options and (not isinstance(options[text], str) or len(options[text]) > 5000):
+            raise _bad(f"{text} must be text of at most 5000 characters.")
+    tags = options.get("tags", [])
+    if not isinstance(tags, list) or len(tags) > 50 or not all(isinstance(t, str) and len(t) <= 100 for t in tags):
+        raise _bad("tags must be a list of at most 50 short strings.")
+    return options
+
+
+def ready_upload(session: Session, store: ObjectStore, upload: Upload) -> Upload:
+    """The upload a job may process; an unconfirmed POST upload is checked now (seed 004 skips complete)."""
+    if upload.status == "pending" and upload.method == "POST":
+        try:
+            svc_uploads.verify_object(store, upload)
+        except ApiError:
+            session.commit()
+            raise
+    if upload.status != "uploaded":
+        raise ApiError(409, "upload_not_complete", f"{upload.filename}: the upload is {upload.status}, not uploaded.")
+    return upload
+
+
+def create_job(session: Session, user: User, upload: Upload, options: dict[str, Any]) -> Job:
+    taken = session.get(Job, upload.reserved_job_id) is not None
+    job = Job(user_id=user.id, upload_id=upload.id, s3_key=upload.s3_key, options=normalize_options(options))
+    if not taken:
+        job.id = upload.reserved_job_id
+    session.add(job)
+    session.flush()
+    return job
+
+
+def owned_job(session: Session, user: User, job_id: str) -> Job:
+    job = session.get(Job, job_id)
+    if job is None or job.user_id != user.id:
+        raise not_found("job")
+    return job
+
+
+def upload_for_reserved_job(session: Session, user: User, job_id: str) -> Upload:
+    upload = session.scalar(select(Upload).where(Upload.user_id == user.id, Upload.reserved_job_id == job_id))
+    if upload is None:
+        raise not_found("upload for this job_id")
+    return upload
+
+
+def _stamp(moment: Any) -> str:
+    return moment.isoformat() + "Z"
+
+
+def status_document(job: Job) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "job_id": job.id,
+        "status": job.status,
+        "progress": job.progress,
+        "upload_id": job.upload_id,
+        "s3_key": job.s3_key,
+        "options": job.options,
+        "items": [
+            {
+                "item_id": item.item_id,
+                "kind": item.kind,
+                "status": item.status,
+                "progress": item.progress,
+                "s3_key": item.s3_key,
+                "size": item.size,
+                "error": item.error,
+                "error_type": item.error_type,
+                "metadata": item.item_metadata,
+            }
+            for item in job.items
+        ],
+        "error": job.error,
+        "created_at": _stamp(job.created_at),
+        "updated_at": _stamp(job.updated_at),
+        "status_url": f"/api/jobs/{job.id}",
+    }
+    if job.result_sha256:
+        doc["result"] = {"zip_size": job.result_size, "zip_sha256": job.result_sha256}
+    return doc
+
+
+def summary(job: Job) -> dict[str, Any]:
+    return {
+        "job_id": job.id,
+        "status": job.status,
+        "progress": job.progress,
+        "upload_id": job.upload_id,
+        "s3_key": job.s3_key,
+        "title": job.options.get("title"),
+        "created_at": _stamp(job.created_at),
+        "updated_at": _stamp(job.updated_at),
+        "result": {"zip_size": job.result_size, "zip_sha256": job.result_sha256} if job.result_sha256 else None,
+    }

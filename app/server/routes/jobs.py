@@ -1,0 +1,118 @@
+"""Jobs (seeds 003, 004, 000): create from an upload, status, list, cancel."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from .. import jobs_service as jobs
+from .. import uploads_service as svc_uploads
+from ..db import Job, User
+from ..errors import ApiError
+from ..services import Services, current_user, db_session, services
+from .schemas import CreateJobRequest, ProcessS3Request
+
+router = APIRouter(tags=["jobs"])
+
+
+def _start(session: Session, svc: Services, job: Job) -> dict[str, Any]:
+    session.commit()  # the worker must see the job before it is queued
+    svc.queue.enqueue(job.id)
+    return {"job_id": job.id, "status": job.status, "status_url": f"/jobs/{job.id}"}
+
+
+@router.post("/api/upload/create-job")
+@router.post("/api/upload/create-job/", include_in_schema=False)
+@router.post("/api/jobs")
+def create_job(
+    body: CreateJobRequest,
+    user: User = Depends(current_user),
+    session: Session = Depends(db_session, scope="function"),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:
+    options = dict(body.options)
+    if body.num_segments is not None:  # seed 004's name for the clip count
+        options.setdefault("clips", {"count": body.num_segments})
+    if body.delete_after_processing is not None:
+        options.setdefault("delete_after_processing", body.delete_after_processing)
+    if body.upload_id:
+        upload = svc_uploads.owned_upload(session, user, body.upload_id)
+    elif body.job_id:
+        upload = jobs.upload_for_reserved_job(session, user, body.job_id)
+        if body.s3_key and body.s3_key != upload.s3_key:
+            raise ApiError(400, "s3_key_mismatch", "s3_key does not belong to this job_id.")
+    elif body.s3_key:
+        upload = svc_uploads.upload_by_key(session, user, body.s3_key)
+    else:
+        raise ApiError(422, "invalid_request", "Give upload_id (or seed 004's job_id and s3_key).")
+    jobs.ready_upload(session, svc.store, upload)
+    return _start(session, svc, jobs.create_job(session, user, upload, options))
+
+
+@router.post("/process/video/s3")
+def process_video_s3(
+    body: ProcessS3Request,
+    user: User = Depends(current_user),
+    session: Session = Depends(db_session, scope="function"),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:
+    upload = svc_uploads.upload_by_key(session, user, body.s3_key)
+    jobs.ready_upload(session, svc.store, upload)
+    options: dict[str, Any] = {
+        "extra": {"frame_skip": body.frame_skip, "min_confidence": body.min_confidence},
+    }
+    if body.delete_after_processing is not None:
+        options["delete_after_processing"] = body.delete_after_processing
+    answer = _start(session, svc, jobs.create_job(session, user, upload, options))
+    size_mb = (upload.size or 0) / 1_000_000
+    answer["message"] = f"Video processing job created from S3 ({size_mb:.2f}MB). Use the job_id to check status."
+    return answer
+
+
+@router.get("/api/jobs")
+def list_jobs(
+    limit: int = Query(default=20, ge=1, le=100),
+    offset: int = Query(default=0, ge=0),
+    status: str | None = Query(default=None, max_length=16),
+    user: User = Depends(current_user),
+    session: Session = Depends(db_session, scope="function"),
+) -> dict[str, Any]:
+    where = [Job.user_id == user.id]
+    if status:
+        where.append(Job.status == status)
+    total = session.scalar(select(func.count()).select_from(Job).where(*where)) or 0
+    rows = session.scalars(
+        select(Job).where(*where).order_by(Job.created_at.desc(), Job.id).limit(limit).offset(offset)
+    )
+    return {"jobs": [jobs.summary(j) for j in rows], "total": total, "limit": limit, "offset": offset}
+
+
+@router.get("/api/jobs/{job_id}")
+@router.get("/jobs/{job_id}")
+def job_status(
+    job_id: str, user: User = Depends(current_user), session: Session = Depends(db_session, scope="function")
+) -> dict[str, Any]:
+    return jobs.status_document(jobs.owned_job(session, user, job_id))
+
+
+@router.post("/api/jobs/{job_id}/cancel")
+def cancel_job(
+    job_id: str,
+    user: User = Depends(current_user),
+    session: Session = Depends(db_session, scope="function"),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:
+    job = jobs.owned_job(session, user, job_id)
+    if job.status in jobs.FINISHED:
+        raise ApiError(409, "job_finished", f"The job is already {job.status}.")
+    job.cancel_requested = True
+    if job.status == "pending":
+        job.status = "cancelled"
+        job.error = "Cancelled before processing started."
+    session.commit()
+    svc.queue.cancel(job.id)
+    session.refresh(job)
+    return jobs.status_document(job)

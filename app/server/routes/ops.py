@@ -1,0 +1,48 @@
+"""Health, readiness and the admin debug view."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ..db import Job, User
+from ..services import Services, admin_user, db_session, services
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+def readyz(svc: Services = Depends(services)) -> JSONResponse:
+    checks: dict[str, str] = {}
+    for name, probe in (("database", svc.db.ping), ("s3", svc.store.ping)):
+        try:
+            probe()
+            checks[name] = "ok"
+        except Exception as exc:  # readiness reports any failure rather than raising
+            log.warning("readiness check %s failed: %s", name, type(exc).__name__)
+            checks[name] = f"unavailable: {type(exc).__name__}"
+    ready = all(v == "ok" for v in checks.values())
+    return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+
+
+@router.get("/debug/jobs")
+def debug_jobs(
+    _admin: User = Depends(admin_user), session: Session = Depends(db_session, scope="function")
+) -> dict[str, Any]:
+    counts = dict(session.execute(select(Job.status, func.count()).group_by(Job.status)).all())
+    active = session.scalars(select(Job).where(Job.status.in_(("pending", "processing"))).limit(100))
+    return {
+        "by_status": counts,
+        "active": [{"job_id": j.id, "status": j.status, "progress": j.progress} for j in active],
+    }

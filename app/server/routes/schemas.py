@@ -1,0 +1,64 @@
+"""Request bodies. Unknown fields are ignored so older clients (the seeds' snippets) keep working."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class PresignRequest(BaseModel):
+    filename: str = Field(max_length=1024)
+    file_size: int
+    content_type: str | None = Field(default=None, max_length=255)
+    part_size: int | None = Field(default=None, description="preferred multipart part size in bytes")
+
+
+class PartRequest(BaseModel):
+    part_number: int
+    content_md5: str | None = Field(default=None, max_length=64)
+
+
+class PartsRequest(BaseModel):
+    parts: list[PartRequest] = Field(min_length=1, max_length=1000)
+
+
+class CompletedPart(BaseModel):
+    part_number: int
+    etag: str = Field(max_length=256)
+
+
+class CompleteRequest(BaseModel):
+    parts: list[CompletedPart] = Field(default_factory=list, max_length=10_000)
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
+
+
+class TranscriptText(BaseModel):
+    content: str = Field(min_length=1, max_length=10 * 1024 * 1024)
+    filename: str = "transcript.txt"
+
+
+class CreateJobRequest(BaseModel):
+    """Our shape ({upload_id, options}) and seed 004's ({job_id, s3_key, num_segments, ...})."""
+
+    upload_id: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+    job_id: str | None = None
+    s3_key: str | None = None
+    file_type: str | None = None
+    num_segments: int | None = Field(default=None, ge=0, le=100)
+    delete_after_processing: bool | None = None
+
+
+class ProcessS3Request(BaseModel):
+    """Seed 003's shape."""
+
+    s3_key: str = Field(max_length=1024)
+    frame_skip: int | None = None
+    min_confidence: float | None = None
+    delete_after_processing: bool | None = None
+
+
+class LoginRequest(BaseModel):
+    username: str = Field(max_length=64)
+    password: str = Field(max_length=1024)

@@ -1,0 +1,187 @@
+"""Presigned uploads: POST for small files, multipart PUTs for large ones (seeds 003, 004; API.md)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
+from fastapi import APIRouter, Depends
+from sqlalchemy.orm import Session
+
+from .. import upload_rules as rules
+from .. import uploads_service as svc_uploads
+from ..db import Upload, User, new_id
+from ..errors import ApiError
+from ..services import Services, current_user, db_session, services
+from ..storage import is_missing
+from .schemas import CompleteRequest, PartsRequest, PresignRequest
+
+router = APIRouter(tags=["uploads"])
+
+
+def _key_for(svc: Services, user: User, upload_id: str, filename: str) -> str:
+    return f"{svc.config.temp_prefix}{user.id}/{upload_id}/{rules.key_safe_name(filename)}"
+
+
+@router.post("/api/upload/presigned-url")
+@router.post("/api/upload/presigned-url/", include_in_schema=False)
+@router.post("/process/video/upload/s3/presigned-url", include_in_schema=False)
+def presigned_url(
+    body: PresignRequest,
+    user: User = Depends(current_user),
+    session: Session = Depends(db_session, scope="function"),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:
+    filename = rules.check_filename(body.filename)
+    size = rules.check_size(body.file_size, svc.config.max_file_size)
+    content_type = rules.resolve_media_type(body.content_type, filename)
+    svc_uploads.check_quota(session, user, size)
+    upload_id = new_id()
+    upload = Upload(
+        id=upload_id,
+        user_id=user.id,
+        filename=filename,
+        content_type=content_type,
+        declared_size=size,
+        s3_key=_key_for(svc, user, upload_id, filename),
+        method="POST" if size <= svc.config.multipart_threshold else "MULTIPART",
+    )
+    expires = svc.config.presigned_expiry
+    metadata = {"original-filename": rules.key_safe_name(filename), "upload-id": upload_id}
+    answer: dict[str, Any] = {
+        "upload_id": upload_id,
+        "method": upload.method,
+        "s3_key": upload.s3_key,
+        "bucket": svc.store.bucket,
+        "expires_in": expires,
+        "max_file_size": svc.config.max_file_size,
+        "job_id": upload.reserved_job_id or "",
+    }
+    if upload.method == "POST":
+        post = svc.store.presigned_post(upload.s3_key, content_type, size, expires, metadata)
+        answer.update(upload_url=post["url"], upload_fields=post["fields"])
+    else:
+        upload.part_size = rules.choose_part_size(size, body.part_size)
+        upload.part_count = rules.part_count(size, upload.part_size)
+        upload.s3_upload_id = svc.store.create_multipart(upload.s3_key, content_type, metadata)
+        answer.update(part_size=upload.part_size, part_count=upload.part_count)
+    session.add(upload)
+    session.flush()
+    answer["job_id"] = upload.reserved_job_id
+    answer["status_url"] = f"/jobs/{upload.reserved_job_id}"
+    return answer
+
+
+def _pending_multipart(session: Session, user: User, upload_id: str) -> Upload:
+    upload = svc_uploads.owned_upload(session, user, upload_id)
+    if upload.method != "MULTIPART":
+        raise ApiError(409, "not_multipart", "This upload uses a single presigned POST, not parts.")
+    if upload.status != "pending":
+        raise ApiError(409, "upload_not_active", f"This upload is {upload.status}; it takes no more parts.")
+    return upload
+
+
+@router.post("/api/upload/{upload_id}/parts")
+def sign_parts(
+    upload_id: str,
+    body: PartsRequest,
+    user: User = Depends(current_user),
+    session: Session = Depends(db_session, scope="function"),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:
+    upload = _pending_multipart(session, user, upload_id)
+    count = upload.part_count or 0
+    expires = svc.config.presigned_expiry
+    signed = []
+    for part in body.parts:
+        if not 1 <= part.part_number <= count:
+            raise ApiError(400, "invalid_part_number", f"Part numbers run from 1 to {count}.")
+        url = svc.store.presigned_part_url(
+            upload.s3_key, upload.s3_upload_id or "", part.part_number, expires, part.content_md5
+        )
+        headers = {"Content-MD5": part.content_md5} if part.content_md5 else {}
+        signed.append({"part_number": part.part_number, "url": url, "headers": headers})
+    expires_at = datetime.now(UTC) + timedelta(seconds=expires)
+    return {"parts": signed, "expires_at": expires_at.isoformat().replace("+00:00", "Z")}
+
+
+@router.get("/api/upload/{upload_id}/parts")
+def list_parts(
+    upload_id: str,
+    user: User = Depends(current_user),
+    session: Session = Depends(db_session, scope="function"),
+    svc: Services = Depends(services),
+) -> list[dict[str, Any]]:
+    upload = _pending_multipart(session, user, upload_id)
+    try:
+        parts = svc.store.list_parts(upload.s3_key, upload.s3_upload_id or "")
+    except ClientError as exc:
+        if is_missing(exc):
+            raise ApiError(409, "upload_not_active", "S3 no longer knows this multipart upload.") from exc
+        raise
+    return [{"part_number": p.part_number, "etag": p.etag, "size": p.size} for p in parts]
+
+
+@router.post("/api/upload/{upload_id}/complete")
+def complete(
+    upload_id: str,
+    body: CompleteRequest | None = None,
+    user: User = Depends(current_user),
+    session: Session = Depends(db_session, scope="function"),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:
+    body = body or CompleteRequest()
+    upload = svc_uploads.owned_upload(session, user, upload_id)
+    if upload.status == "uploaded":  # completing twice is harmless (a retry after a lost answer)
+        return {"upload_id": upload.id, "s3_key": upload.s3_key, "size": upload.size, "status": upload.status}
+    if upload.status != "pending":
+        raise ApiError(409, "upload_not_active", f"This upload is {upload.status}.")
+    try:
+        if upload.method == "MULTIPART":
+            parts = [(p.part_number, p.etag) for p in body.parts]
+            svc_uploads.complete_multipart(svc.store, upload, parts)
+        else:
+            svc_uploads.verify_object(svc.store, upload)
+    except ApiError:
+        session.commit()  # keep the "failed" state the check recorded
+        raise
+    return {"upload_id": upload.id, "s3_key": upload.s3_key, "size": upload.size, "status": upload.status}
+
+
+@router.delete("/api/upload/{upload_id}")
+def abort(
+    upload_id: str,
+    user: User = Depends(current_user),
+    session: Session = Depends(db_session, scope="function"),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:
+    upload = svc_uploads.owned_upload(session, user, upload_id)
+    svc_uploads.abort_or_delete(svc.store, upload)
+    return {"upload_id": upload.id, "status": upload.status}
+
+
+@router.get("/api/upload/{upload_id}")
+def get_upload(
+    upload_id: str,
+    user: User = Depends(current_user),
+    session: Session = Depends(db_session, scope="function"),
+) -> dict[str, Any]:
+    return svc_uploads.describe(svc_uploads.owned_upload(session, user, upload_id))
+
+
+@router.get("/api/upload/{upload_id}/download")
+def download_url(
+    upload_id: str,
+    user: User = Depends(current_user),
+    session: Session = Depends(db_session, scope="function"),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:
+    upload = svc_uploads.owned_upload(session, user, upload_id)
+    if upload.status != "uploaded":
+        raise ApiError(409, "not_uploaded", f"This upload is {upload.status}; there is nothing to download.")
+    expires = svc.config.presigned_expiry
+    return {
+        "url": svc.store.presigned_get_url(upload.s3_key, expires, rules.key_safe_name(upload.filename)),
+        "expires_in": expires,
+    }

@@ -1,0 +1,83 @@
+"""What a running server holds: config, database, object store, job queue. Built once in create_app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from fastapi import Depends, Header, Request
+from sqlalchemy.orm import Session
+
+from .auth import user_for_token
+from .config import ServerConfig
+from .db import Database, Token, User
+from .errors import ApiError
+from .storage import ObjectStore
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+
+class JobQueue(Protocol):
+    def enqueue(self, job_id: str) -> None: ...
+
+    def cancel(self, job_id: str) -> None: ...
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+@dataclass
+class Services:
+    config: ServerConfig
+    db: Database
+    store: ObjectStore
+    queue: JobQueue
+    closers: list = field(default_factory=list)
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services
+
+
+def db_session(svc: Services = Depends(services)) -> Iterator[Session]:
+    """One session per request. Routes use it with scope="function" so the commit happens before the
+    answer is sent: a client that acts on the answer at once (a new token, a new upload) must see it."""
+    with svc.db.session() as session:
+        yield session
+
+
+@dataclass
+class Caller:
+    user: User
+    token: Token
+    raw_token: str
+
+
+def _bearer(authorization: str | None) -> str:
+    if not authorization:
+        raise ApiError(401, "missing_token", "Sign in first: this call needs an access token.")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "invalid_token", "The Authorization header must be 'Bearer <token>'.")
+    return token.strip()
+
+
+def current_caller(
+    authorization: str | None = Header(default=None),
+    session: Session = Depends(db_session, scope="function"),
+) -> Caller:
+    raw = _bearer(authorization)
+    user, token = user_for_token(session, raw)
+    return Caller(user=user, token=token, raw_token=raw)
+
+
+def current_user(caller: Caller = Depends(current_caller)) -> User:
+    return caller.user
+
+
+def admin_user(user: User = Depends(current_user)) -> User:
+    if not user.is_admin:
+        raise ApiError(403, "admin_only", "Only an administrator can do this.")
+    return user

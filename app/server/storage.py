@@ -1,0 +1,193 @@
+"""The object store: every S3 call the server makes goes through here (boto3; AWS, MinIO, moto...)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import IO, Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ObjectHead:
+    size: int
+    content_type: str
+    etag: str
+    last_modified: datetime
+    metadata: dict[str, str]
+
+
+@dataclass(frozen=True)
+class StoredPart:
+    part_number: int
+    etag: str
+    size: int
+
+
+def is_missing(exc: ClientError) -> bool:
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    return code in ("404", "NoSuchKey", "NotFound", "NoSuchUpload")
+
+
+class ObjectStore:
+    def __init__(
+        self,
+        bucket: str,
+        *,
+        endpoint_url: str | None,
+        region: str,
+        access_key_id: str | None,
+        secret_access_key: str | None,
+    ) -> None:
+        self.bucket = bucket
+        self.endpoint_url = endpoint_url
+        config = Config(
+            signature_version="s3v4",
+            # Path-style keeps presigned URLs valid on custom endpoints (moto, MinIO) without DNS tricks.
+            s3={"addressing_style": "path" if endpoint_url else "auto"},
+            retries={"max_attempts": 5, "mode": "standard"},
+            max_pool_connections=32,
+        )
+        self.client = boto3.client(
+            "s3",
+            endpoint_url=endpoint_url,
+            region_name=region,
+            aws_access_key_id=access_key_id,
+            aws_secret_access_key=secret_access_key,
+            config=config,
+        )
+
+    # -- bucket ----------------------------------------------------------------------------------
+    def ensure_bucket(self) -> None:
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except ClientError:
+            log.info("creating bucket %s", self.bucket)
+            self.client.create_bucket(Bucket=self.bucket)
+
+    def ping(self) -> None:
+        self.client.head_bucket(Bucket=self.bucket)
+
+    # -- presigning ------------------------------------------------------------------------------
+    def presigned_post(
+        self, key: str, content_type: str, max_size: int, expires_in: int, metadata: dict[str, str]
+    ) -> dict[str, Any]:
+        fields: dict[str, str] = {"Content-Type": content_type}
+        conditions: list[Any] = [{"Content-Type": content_type}, ["content-length-range", 1, max_size]]
+        for name, value in metadata.items():
+            fields[f"x-amz-meta-{name}"] = value
+            conditions.append({f"x-amz-meta-{name}": value})
+        # boto3 adds the exact {"key": key} and {"bucket": ...} conditions itself.
+        return self.client.generate_presigned_post(
+            Bucket=self.bucket, Key=key, Fields=fields, Conditions=conditions, ExpiresIn=expires_in
+        )
+
+    def presigned_part_url(
+        self, key: str, upload_id: str, part_number: int, expires_in: int, content_md5: str | None = None
+    ) -> str:
+        params: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": key,
+            "UploadId": upload_id,
+            "PartNumber": part_number,
+        }
+        if content_md5:
+            params["ContentMD5"] = content_md5
+        return self.client.generate_presigned_url("upload_part", Params=params, ExpiresIn=expires_in)
+
+    def presigned_get_url(self, key: str, expires_in: int, download_name: str | None = None) -> str:
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if download_name:
+            params["ResponseContentDisposition"] = f'attachment; filename="{download_name}"'
+        return self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
+
+    # -- multipart -------------------------------------------------------------------------------
+    def create_multipart(self, key: str, content_type: str, metadata: dict[str, str]) -> str:
+        answer = self.client.create_multipart_upload(
+            Bucket=self.bucket, Key=key, ContentType=content_type, Metadata=metadata
+        )
+        return answer["UploadId"]
+
+    def list_parts(self, key: str, upload_id: str, page_size: int = 1000) -> list[StoredPart]:
+        """All parts S3 holds for an upload; ListParts pages hold at most 1,000 entries."""
+        parts: list[StoredPart] = []
+        marker = 0
+        while True:
+            page = self.client.list_parts(
+                Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumberMarker=marker, MaxParts=page_size
+            )
+            for part in page.get("Parts", []):
+                parts.append(StoredPart(part["PartNumber"], part["ETag"], part["Size"]))
+            if not page.get("IsTruncated"):
+                return parts
+            next_marker = int(page.get("NextPartNumberMarker") or 0)
+            if next_marker <= marker:  # a store that does not advance must not loop us forever
+                return parts
+            marker = next_marker
+
+    def complete_multipart(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
+        self.client.complete_multipart_upload(
+            Bucket=self.bucket,
+            Key=key,
+            UploadId=upload_id,
+            MultipartUpload={"Parts": [{"PartNumber": n, "ETag": etag} for n, etag in parts]},
+        )
+
+    def abort_multipart(self, key: str, upload_id: str) -> None:
+        try:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+        except ClientError as exc:
+            if not is_missing(exc):
+                raise
+
+    def list_multipart_uploads(self, prefix: str = "") -> Iterator[dict[str, Any]]:
+        paginator = self.client.get_paginator("list_multipart_uploads")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            yield from page.get("Uploads", [])
+
+    # -- objects ---------------------------------------------------------------------------------
+    def head(self, key: str) -> ObjectHead | None:
+        try:
+            answer = self.client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if is_missing(exc):
+                return None
+            raise
+        return ObjectHead(
+            size=int(answer["ContentLength"]),
+            content_type=answer.get("ContentType", ""),
+            etag=answer.get("ETag", ""),
+            last_modified=answer["LastModified"],
+            metadata=answer.get("Metadata", {}),
+        )
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=key)
+
+    def copy(self, source_key: str, dest_key: str) -> None:
+        # managed copy: multipart server-side copy above 5 GB
+        self.client.copy({"Bucket": self.bucket, "Key": source_key}, self.bucket, dest_key)
+
+    def put_stream(self, key: str, stream: IO[bytes], content_type: str) -> None:
+        self.client.upload_fileobj(stream, self.bucket, key, ExtraArgs={"ContentType": content_type})
+
+    def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
+
+    def open_stream(self, key: str, byte_range: str | None = None) -> dict[str, Any]:
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if byte_range:
+            params["Range"] = byte_range
+        return self.client.get_object(**params)
+
+    def list_objects(self, prefix: str) -> Iterator[dict[str, Any]]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            yield from page.get("Contents", [])

@@ -1,0 +1,153 @@
+"""Upload records: ownership, quota, state changes and the HeadObject check. Routes stay thin."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from botocore.exceptions import ClientError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from .db import Upload, User
+from .errors import ApiError, not_found
+from .storage import ObjectStore, is_missing
+
+log = logging.getLogger(__name__)
+
+LIVE_STATES = ("pending", "uploaded")
+
+
+def owned_upload(session: Session, user: User, upload_id: str) -> Upload:
+    upload = session.get(Upload, upload_id)
+    if upload is None or upload.user_id != user.id:
+        raise not_found("upload")  # someone else's id looks exactly like a missing one
+    return upload
+
+
+def upload_by_key(session: Session, user: User, s3_key: str) -> Upload:
+    upload = session.scalar(
+        select(Upload).where(Upload.user_id == user.id, Upload.s3_key == s3_key).order_by(Upload.created_at.desc())
+    )
+    if upload is None:
+        raise not_found("upload for this s3_key")
+    return upload
+
+
+def used_bytes(session: Session, user: User) -> int:
+    total = session.scalar(
+        select(func.coalesce(func.sum(func.coalesce(Upload.size, Upload.declared_size)), 0)).where(
+            Upload.user_id == user.id, Upload.status.in_(LIVE_STATES)
+        )
+    )
+    return int(total or 0)
+
+
+def check_quota(session: Session, user: User, file_size: int) -> None:
+    used = used_bytes(session, user)
+    if used + file_size > user.quota_bytes:
+        raise ApiError(
+            413,
+            "quota_exceeded",
+            f"This upload needs {file_size} bytes; your quota has {max(0, user.quota_bytes - used)} left.",
+        )
+
+
+def fail_upload(store: ObjectStore, upload: Upload, code: str, reason: str) -> ApiError:
+    """Mark the upload failed, delete what S3 holds, and return the error to raise."""
+    upload.status = "failed"
+    upload.error = reason
+    try:
+        store.delete(upload.s3_key)
+    except ClientError:
+        log.warning("could not delete rejected object of upload %s", upload.id, exc_info=True)
+    return ApiError(400, code, f"{upload.filename}: {reason} The upload was discarded.")
+
+
+def verify_object(store: ObjectStore, upload: Upload) -> None:
+    """HeadObject is the real guard: S3-compatible stores do not all enforce a POST policy's size range."""
+    head = store.head(upload.s3_key)
+    if head is None:
+        raise ApiError(
+            409, "object_missing", f"{upload.filename}: nothing has been uploaded to S3 for this upload yet."
+        )
+    if head.size != upload.declared_size:
+        raise fail_upload(
+            store,
+            upload,
+            "size_mismatch",
+            f"S3 holds {head.size} bytes but {upload.declared_size} were declared.",
+        )
+    stored_type = head.content_type.split(";")[0].strip().lower()
+    if stored_type and stored_type != upload.content_type:
+        raise fail_upload(
+            store,
+            upload,
+            "content_type_mismatch",
+            f"S3 holds type {stored_type!r} but {upload.content_type!r} was declared.",
+        )
+    upload.size = head.size
+    upload.status = "uploaded"
+    upload.error = None
+
+
+def complete_multipart(store: ObjectStore, upload: Upload, parts: list[tuple[int, str]]) -> None:
+    expected = list(range(1, (upload.part_count or 0) + 1))
+    numbers = [n for n, _ in parts]
+    if numbers != expected:
+        missing = sorted(set(expected) - set(numbers))
+        extra = sorted(set(numbers) - set(expected))
+        detail = "Parts must be listed once each, in order, 1.." + str(len(expected)) + "."
+        if missing:
+            detail += f" Missing: {missing[:20]}."
+        if extra:
+            detail += f" Unexpected: {extra[:20]}."
+        raise ApiError(400, "invalid_parts", detail)
+    try:
+        store.complete_multipart(upload.s3_key, upload.s3_upload_id or "", parts)
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code in ("InvalidPart", "InvalidPartOrder", "EntityTooSmall"):
+            raise ApiError(400, "invalid_parts", f"S3 refused the part list: {code}.") from exc
+        if is_missing(exc):
+            raise ApiError(409, "upload_not_active", "S3 no longer knows this multipart upload.") from exc
+        raise
+    verify_object(store, upload)
+
+
+def abort_or_delete(store: ObjectStore, upload: Upload) -> None:
+    if upload.status == "pending" and upload.method == "MULTIPART" and upload.s3_upload_id:
+        # S3 may still be writing parts that were in flight when abort ran: abort until none remain.
+        for _ in range(5):
+            store.abort_multipart(upload.s3_key, upload.s3_upload_id)
+            try:
+                if not store.list_parts(upload.s3_key, upload.s3_upload_id):
+                    break
+            except ClientError as exc:
+                if is_missing(exc):
+                    break
+                raise
+        upload.status = "aborted"
+    elif upload.status in ("pending", "uploaded", "failed"):
+        store.delete(upload.s3_key)
+        upload.status = "aborted" if upload.status == "pending" else "deleted"
+
+
+def describe(upload: Upload) -> dict[str, Any]:
+    return {
+        "upload_id": upload.id,
+        "filename": upload.filename,
+        "content_type": upload.content_type,
+        "declared_size": upload.declared_size,
+        "size": upload.size,
+        "s3_key": upload.s3_key,
+        "method": upload.method,
+        "part_size": upload.part_size,
+        "part_count": upload.part_count,
+        "status": upload.status,
+        "is_temp": upload.is_temp,
+        "error": upload.error,
+        "job_id": upload.reserved_job_id,
+        "created_at": upload.created_at.isoformat() + "Z",
+        "updated_at": upload.updated_at.isoformat() + "Z",
+    }
