@@ -1,0 +1,205 @@
+"""The backend client: one pooled requests.Session, timeouts, retries for idempotent calls, bearer auth.
+
+Every answer the backend gives is JSON, and every error is {"detail": ..., "code": ...} (API.md); both
+become plain Python values or a BackendError here, so callers never parse HTTP.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+
+from app import __version__
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT = 10.0
+READ_TIMEOUT = 60.0
+RETRY_STATUSES = frozenset({500, 502, 503, 504})
+
+
+class BackendError(Exception):
+    """The backend refused or failed a call; `code` is the backend's machine-readable reason."""
+
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+
+
+class AuthRequired(BackendError):
+    """No token, or the backend no longer accepts it: sign in again."""
+
+
+class BackendUnavailable(BackendError):
+    """The backend could not be reached (after retries where retrying was safe)."""
+
+
+@dataclass(frozen=True)
+class SignedPart:
+    part_number: int
+    url: str
+    headers: dict[str, str]
+
+
+def _retryable(exc: BaseException) -> bool:
+    if isinstance(exc, (requests.ConnectionError, requests.Timeout)):
+        return True
+    return isinstance(exc, BackendError) and exc.status in RETRY_STATUSES
+
+
+class BackendClient:
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        *,
+        pool_size: int = 16,
+        attempts: int = 5,
+        max_wait: float = 8.0,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self._attempts = attempts
+        self._max_wait = max_wait
+        self._sleep = sleep
+        self.session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=pool_size, max_retries=0)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.headers["User-Agent"] = f"ReelDrop/{__version__}"
+
+    def close(self) -> None:
+        self.session.close()
+
+    # -- plumbing ---------------------------------------------------------------------------------
+    def _once(self, method: str, path: str, **kw: Any) -> Any:
+        headers = dict(kw.pop("headers", {}))
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        try:
+            answer = self.session.request(
+                method, self.base_url + path, headers=headers, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT), **kw
+            )
+        except (requests.ConnectionError, requests.Timeout):
+            log.debug("%s %s: no answer from the backend", method, path)
+            raise
+        if answer.status_code >= 400:
+            raise _error_from(answer)
+        if answer.status_code == 204 or not answer.content:
+            return None
+        return answer.json()
+
+    def request(self, method: str, path: str, *, idempotent: bool | None = None, **kw: Any) -> Any:
+        """One API call. Idempotent calls (GET/PUT/DELETE, or flagged) are retried with capped jitter."""
+        if idempotent is None:
+            idempotent = method in ("GET", "HEAD", "PUT", "DELETE")
+        attempts = self._attempts if idempotent else 1
+        retrying = Retrying(
+            stop=stop_after_attempt(attempts),
+            wait=wait_random_exponential(multiplier=0.25, max=self._max_wait),
+            retry=retry_if_exception(_retryable),
+            reraise=True,
+            **({"sleep": self._sleep} if self._sleep else {}),
+        )
+        try:
+            return retrying(self._once, method, path, **kw)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise BackendUnavailable(
+                0, "backend_unreachable", f"The ReelDrop server at {self.base_url} cannot be reached."
+            ) from exc
+
+    # -- auth -------------------------------------------------------------------------------------
+    def login(self, username: str, password: str) -> str:
+        answer = self.request("POST", "/api/auth/token", json={"username": username, "password": password})
+        self.token = answer["access_token"]
+        return self.token
+
+    def logout(self) -> None:
+        """Revoke the token on the server; a token the server already refuses counts as logged out."""
+        with contextlib.suppress(AuthRequired):
+            self.request("DELETE", "/api/auth/token")
+        self.token = None
+
+    def me(self) -> dict[str, Any]:
+        return self.request("GET", "/api/me")
+
+    def health(self) -> dict[str, Any]:
+        return self.request("GET", "/readyz")
+
+    # -- uploads ----------------------------------------------------------------------------------
+    def presign(
+        self, filename: str, file_size: int, content_type: str | None = None, part_size: int | None = None
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"filename": filename, "file_size": file_size, "content_type": content_type}
+        if part_size:
+            body["part_size"] = part_size
+        return self.request("POST", "/api/upload/presigned-url", json=body)
+
+    def sign_parts(self, upload_id: str, parts: dict[int, str | None]) -> list[SignedPart]:
+        """Presigned PUT URLs for the given part numbers (value: base64 Content-MD5 to pin, or None)."""
+        numbers = sorted(parts)
+        signed: list[SignedPart] = []
+        for start in range(0, len(numbers), 1000):  # the server signs at most 1,000 per call
+            batch = [
+                {"part_number": n, **({"content_md5": parts[n]} if parts[n] else {})}
+                for n in numbers[start : start + 1000]
+            ]
+            answer = self.request("POST", f"/api/upload/{upload_id}/parts", json={"parts": batch}, idempotent=True)
+            signed += [SignedPart(p["part_number"], p["url"], p.get("headers") or {}) for p in answer["parts"]]
+        return signed
+
+    def list_parts(self, upload_id: str) -> list[dict[str, Any]]:
+        return self.request("GET", f"/api/upload/{upload_id}/parts")
+
+    def complete(
+        self, upload_id: str, parts: list[tuple[int, str]] | None = None, sha256: str | None = None
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"parts": [{"part_number": n, "etag": e} for n, e in parts or []]}
+        if sha256:
+            body["sha256"] = sha256
+        # the server answers a second complete of a finished upload with the same result
+        return self.request("POST", f"/api/upload/{upload_id}/complete", json=body, idempotent=True)
+
+    def abort(self, upload_id: str) -> dict[str, Any]:
+        return self.request("DELETE", f"/api/upload/{upload_id}")
+
+    def upload(self, upload_id: str) -> dict[str, Any]:
+        return self.request("GET", f"/api/upload/{upload_id}")
+
+    # -- jobs -------------------------------------------------------------------------------------
+    def create_job(self, upload_id: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
+        return self.request("POST", "/api/jobs", json={"upload_id": upload_id, "options": options or {}})
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        return self.request("GET", f"/api/jobs/{job_id}")
+
+    def jobs(self, limit: int = 20, offset: int = 0) -> dict[str, Any]:
+        return self.request("GET", "/api/jobs", params={"limit": limit, "offset": offset})
+
+    def cancel_job(self, job_id: str) -> dict[str, Any]:
+        return self.request("POST", f"/api/jobs/{job_id}/cancel", idempotent=True)
+
+    def results_url(self, job_id: str) -> dict[str, Any]:
+        return self.request("GET", f"/api/jobs/{job_id}/results/url")
+
+
+def _error_from(answer: requests.Response) -> BackendError:
+    try:
+        body = answer.json()
+        detail, code = str(body.get("detail", "")), str(body.get("code", "error"))
+    except ValueError:
+        detail, code = answer.reason or "error", f"http_{answer.status_code}"
+    if not detail:
+        detail = f"The server answered {answer.status_code}."
+    kind = AuthRequired if answer.status_code == 401 else BackendError
+    return kind(answer.status_code, code, detail)

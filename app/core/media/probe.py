@@ -1,0 +1,159 @@
+"""``probe(path) -> MediaInfo``: what is in a file, or a MediaError that says clearly why not.
+
+Checks are ordered from cheap to expensive: the file system (missing, folder, empty, unreadable), then
+the MP4 box structure (truncated), then ffprobe's JSON — or, when there is no ffprobe (the bundled
+imageio-ffmpeg), the ``Input #0`` banner of ``ffmpeg -i``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import stat
+import subprocess
+from pathlib import Path
+
+from app.core.media.containers import BoxScan, scan_boxes
+from app.core.media.errors import (
+    EmptyMediaFile,
+    FfmpegTimeout,
+    MediaError,
+    MediaFileMissing,
+    MediaIsDirectory,
+    MediaUnreadable,
+    NotMediaFile,
+    TruncatedMedia,
+)
+from app.core.media.ffmpeg import FfmpegTools, find_ffmpeg
+from app.core.media.info import MediaInfo
+from app.core.media.probe_parse import ParsedMedia, parse_ffmpeg_banner, parse_ffprobe_json
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PROBE_TIMEOUT_S = 60.0
+_STILL_IMAGE_FORMATS = {"image2"}  # plus every "*_pipe" demuxer (png_pipe, jpeg_pipe, webp_pipe...)
+
+
+def probe(path: Path | str, *, tools: FfmpegTools | None = None, timeout: float = DEFAULT_PROBE_TIMEOUT_S) -> MediaInfo:
+    """Describe a media file. Raises a :class:`MediaError` subclass for anything that is not usable media.
+
+    Audio-only files are valid media (``info.video is None``); callers that need a picture use
+    ``info.require_video()``, which raises ``NoVideoStream``.
+    """
+    path = Path(path).absolute()  # absolute: a name like "-x.mp4" or "a:b.mp4" is never read as an option
+    size = _check_regular_readable_file(path)
+    boxes = _scan_iso_boxes(path)
+    if boxes is not None and boxes.truncated:
+        raise TruncatedMedia(f"the MP4/MOV file is incomplete ({boxes.reason}); was it cut short?", path)
+
+    tools = tools or find_ffmpeg()
+    if tools.ffprobe:
+        parsed, stderr = _run_ffprobe(tools.ffprobe, path, timeout)
+        probed_with = "ffprobe"
+    else:
+        parsed, stderr = _run_ffmpeg_banner(tools.ffmpeg, path, timeout)
+        probed_with = "ffmpeg"
+    if parsed is None:
+        raise _failure_from_stderr(path, stderr, boxes)
+    if parsed.video is None and parsed.audio is None:
+        raise NotMediaFile("contains no audio or video stream", path)
+    if parsed.format_name in _STILL_IMAGE_FORMATS or parsed.format_name.endswith("_pipe"):
+        raise NotMediaFile(f"is a still image ({parsed.format_name}), not a video or audio file", path)
+
+    bit_rate = parsed.bit_rate
+    if bit_rate is None and parsed.duration_s:
+        bit_rate = int(size * 8 / parsed.duration_s)
+    info = MediaInfo(
+        path=path,
+        size_bytes=size,
+        format_name=parsed.format_name,
+        duration_s=parsed.duration_s,
+        bit_rate=bit_rate,
+        video=parsed.video,
+        audio=parsed.audio,
+        probed_with=probed_with,
+    )
+    log.debug("probed %s with %s: %s", path, probed_with, info)
+    return info
+
+
+def _check_regular_readable_file(path: Path) -> int:
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        raise MediaFileMissing("file not found", path) from None
+    except OSError as exc:
+        raise MediaUnreadable(f"cannot be read ({exc.strerror or exc})", path) from exc
+    if stat.S_ISDIR(status.st_mode):
+        raise MediaIsDirectory("is a folder, not a media file", path)
+    if not stat.S_ISREG(status.st_mode):
+        # Never open a FIFO or a device: reading one can block forever.
+        raise NotMediaFile("is not a regular file", path)
+    if status.st_size == 0:
+        raise EmptyMediaFile("is empty (0 bytes)", path)
+    try:
+        with path.open("rb") as handle:
+            handle.read(1)
+    except OSError as exc:
+        raise MediaUnreadable(f"cannot be read ({exc.strerror or exc})", path) from exc
+    return status.st_size
+
+
+def _scan_iso_boxes(path: Path) -> BoxScan | None:
+    try:
+        scan = scan_boxes(path)
+    except OSError as exc:
+        raise MediaUnreadable(f"cannot be read ({exc.strerror or exc})", path) from exc
+    return scan if scan.is_iso_bmff else None
+
+
+def _run(argv: list[str], path: Path, timeout: float) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            timeout=timeout,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise FfmpegTimeout(f"probing took longer than {timeout:.0f} s", path) from exc
+
+
+def _run_ffprobe(ffprobe: str, path: Path, timeout: float) -> tuple[ParsedMedia | None, str]:
+    argv = [ffprobe, "-v", "error", "-hide_banner", "-print_format", "json"]
+    argv += ["-show_format", "-show_streams", str(path)]
+    done = _run(argv, path, timeout)
+    if done.returncode != 0:
+        return None, done.stderr
+    try:
+        data = json.loads(done.stdout or "{}")
+    except json.JSONDecodeError:
+        return None, done.stderr or "ffprobe printed invalid JSON"
+    if not data.get("format") and not data.get("streams"):
+        return None, done.stderr
+    return parse_ffprobe_json(data), done.stderr
+
+
+def _run_ffmpeg_banner(ffmpeg: str, path: Path, timeout: float) -> tuple[ParsedMedia | None, str]:
+    # With no output file ffmpeg prints the input description and exits 1; that exit code is expected.
+    done = _run([ffmpeg, "-hide_banner", "-nostdin", "-i", str(path)], path, timeout)
+    return parse_ffmpeg_banner(done.stderr), done.stderr
+
+
+def _failure_from_stderr(path: Path, stderr: str, boxes: BoxScan | None) -> MediaError:
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    last = (lines[-1] if lines else "no output").removeprefix(f"{path}: ")
+    lowered = stderr.lower()
+    if "permission denied" in lowered:
+        return MediaUnreadable("cannot be read (permission denied)", path, detail=stderr)
+    if "no such file" in lowered:
+        return MediaFileMissing("file not found", path, detail=stderr)
+    if "is a directory" in lowered:
+        return MediaIsDirectory("is a folder, not a media file", path, detail=stderr)
+    if boxes is not None:
+        return NotMediaFile(f"looks like an MP4/MOV file but cannot be decoded ({last})", path, detail=stderr)
+    return NotMediaFile(f"is not a video or audio file ffmpeg can read ({last})", path, detail=stderr)

@@ -1,0 +1,91 @@
+"""run_ffmpeg / atomic_output as the server worker uses them (thumbnail, clip), and progress parsing."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from pathlib import Path
+
+import pytest
+
+from app.core.media import (
+    FfmpegFailed,
+    FfmpegTimeout,
+    FfmpegTools,
+    MediaCancelled,
+    ProgressSnapshot,
+    atomic_output,
+    probe,
+    run_ffmpeg,
+)
+from app.core.media.progress import FfmpegProgressParser
+
+
+def test_thumbnail_and_clip_with_progress(clips, tools: FfmpegTools, tmp_path: Path) -> None:
+    thumbnail = tmp_path / "out" / "thumb.jpg"
+    with atomic_output(thumbnail, tmp_path / "tmp") as temp:
+        run_ffmpeg(["-ss", "1", "-i", str(clips.small), "-frames:v", "1", str(temp)], None, tools=tools)
+    assert thumbnail.read_bytes()[:2] == b"\xff\xd8"  # a JPEG
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+    seen: list[ProgressSnapshot] = []
+    clip = tmp_path / "out" / "clip.mp4"
+    with atomic_output(clip) as temp:
+        args = ["-ss", "0.5", "-t", "1", "-i", str(clips.medium), "-c:v", "libx264", "-preset", "ultrafast"]
+        result = run_ffmpeg([*args, "-c:a", "aac", str(temp)], 1.0, seen.append, tools=tools)
+    assert probe(clip, tools=tools).duration_s == pytest.approx(1.0, abs=0.1)
+    assert seen[-1].done and seen[-1].percent == 100.0 and result.last_progress == seen[-1]
+    assert result.argv[0] == tools.ffmpeg and "-progress" in result.argv
+
+
+def test_failure_raises_with_ffmpeg_stderr_and_leaves_nothing(clips, tools: FfmpegTools, tmp_path: Path) -> None:
+    target = tmp_path / "bad.mp4"
+    with pytest.raises(FfmpegFailed) as caught, atomic_output(target) as temp:
+        args = ["-i", str(clips.small), "-vf", "no_such_filter_xyz", str(temp)]
+        run_ffmpeg(args, 2.0, tools=tools, subject=clips.small)
+    assert caught.value.error_type == "ffmpeg_failed"
+    assert "no_such_filter_xyz" in caught.value.detail
+    assert str(clips.small) in str(caught.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_time_limit_stops_an_endless_encode(tools: FfmpegTools) -> None:
+    endless = ["-re", "-f", "lavfi", "-i", "testsrc2=size=64x64:rate=25", "-f", "null", "-"]
+    with pytest.raises(FfmpegTimeout) as caught:
+        run_ffmpeg(endless, None, tools=tools, timeout=0.5)
+    assert caught.value.error_type == "ffmpeg_timeout"
+
+
+def test_cancel_stops_an_endless_encode(tools: FfmpegTools) -> None:
+    cancel = threading.Event()
+    endless = ["-re", "-f", "lavfi", "-i", "testsrc2=size=64x64:rate=25", "-f", "null", "-"]
+
+    def cancel_on_first_progress(snapshot: ProgressSnapshot) -> None:
+        cancel.set()
+
+    with pytest.raises(MediaCancelled) as caught:
+        run_ffmpeg(endless, None, cancel_on_first_progress, cancel, tools=tools, timeout=60)
+    assert caught.value.error_type == "cancelled"
+
+
+def _block(out_time_us: str, speed: str = "2.0x", progress: str = "continue") -> list[str]:
+    return ["frame=10\n", f"out_time_us={out_time_us}\n", f"speed={speed}\n", f"progress={progress}\n"]
+
+
+def test_progress_parser_is_monotonic_and_only_success_reaches_100() -> None:
+    clock = map(float, itertools.count()).__next__
+    parser = FfmpegProgressParser(10.0, clock=clock)
+    lines = [*_block("N/A", "N/A"), *_block("4000000"), *_block("3000000"), *_block("10000000", progress="end")]
+    snapshots = [s for line in lines if (s := parser.feed(line)) is not None]
+    percents = [s.percent for s in snapshots]
+    assert percents == [0.0, 40.0, 40.0, 99.9]  # never backwards; 100 is kept for a clean exit
+    assert snapshots[1].speed == 2.0 and snapshots[1].eta_s == pytest.approx(3.0)
+    final = parser.finished()
+    assert (final.percent, final.done, final.eta_s) == (100.0, True, 0.0)
+
+
+def test_progress_without_a_known_duration() -> None:
+    parser = FfmpegProgressParser(None)
+    snapshot = next(s for line in _block("1500000") if (s := parser.feed(line)))
+    assert snapshot.percent is None and snapshot.eta_s is None and snapshot.out_time_s == 1.5
+    assert parser.finished().percent == 100.0
