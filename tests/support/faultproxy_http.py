@@ -1,0 +1,102 @@
+"""Data of the fault proxy: HTTP/1.1 request framing (heads, body lengths, canned answers), faults, records."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+
+MAX_CHUNKED_TAIL = 16
+
+
+@dataclass(frozen=True)
+class RequestHead:
+    """``raw`` is the head as received (b"" for a stream that is not HTTP). ``content_length`` is None
+    when the body has no known end (chunked or not HTTP): the rest of the connection is then one body."""
+
+    raw: bytes
+    method: str
+    target: str
+    content_length: int | None
+    chunked: bool
+
+    @property
+    def body_start(self) -> int:
+        return len(self.raw)
+
+
+def parse_head(raw: bytes) -> RequestHead:
+    lines = raw.split(b"\r\n")
+    parts = lines[0].split(b" ") if lines else []
+    if len(parts) != 3 or not parts[2].startswith(b"HTTP/"):
+        return RequestHead(raw=raw, method="?", target="?", content_length=None, chunked=False)
+    length, chunked = 0, False
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"content-length":
+            length = int(value.strip())
+        elif name == b"transfer-encoding" and b"chunked" in value.lower():
+            chunked = True
+    return RequestHead(
+        raw=raw,
+        method=parts[0].decode("latin-1"),
+        target=parts[1].decode("latin-1"),
+        content_length=None if chunked else length,
+        chunked=chunked,
+    )
+
+
+def canned_response(status: int, body: bytes, content_type: str) -> bytes:
+    reason = HTTPStatus(status).phrase
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\nServer: faultproxy\r\n\r\n"
+    )
+    return head.encode("latin-1") + body
+
+
+def drain_body(head: RequestHead, received: bytes, recv: Callable[[], bytes | None]) -> None:
+    """Read and drop the rest of the body, so the client is not cut off mid-send before the answer."""
+    if head.content_length is not None:
+        left = head.content_length - len(received)
+        while left > 0:
+            data = recv()
+            if not data:
+                return
+            left -= len(data)
+    elif head.chunked:
+        tail = received[-MAX_CHUNKED_TAIL:]
+        while b"0\r\n\r\n" not in tail:
+            data = recv()
+            if not data:
+                return
+            tail = (tail + data)[-MAX_CHUNKED_TAIL:]
+
+
+@dataclass
+class RequestRecord:
+    """One request the proxy saw: ``faults`` lists what hit it ("cut", "flip", "stall", "respond 503")."""
+
+    connection: int
+    method: str
+    target: str
+    faults: list[str] = field(default_factory=list)
+    body_bytes_forwarded: int = 0
+
+
+@dataclass(eq=False)  # faults are compared by identity: two alike faults are two faults
+class Fault:
+    kind: str
+    at: int
+    times: int
+    connection: int | None
+    match: bytes | None
+    seconds: float = 0.0
+    response: bytes = b""
+    status: int = 0
+
+    def applies(self, connection: int, head: RequestHead) -> bool:
+        if self.times <= 0 or (self.connection is not None and self.connection != connection):
+            return False
+        return self.match is None or self.match in head.raw
