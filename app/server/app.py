@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import partial
 
 from fastapi import FastAPI
 
@@ -15,8 +14,8 @@ from .config import ServerConfig
 from .db import Database
 from .embedded_s3 import EMBEDDED_ACCESS_KEY, EMBEDDED_SECRET_KEY, EmbeddedS3
 from .errors import install_error_handlers
-from .routes import auth, jobs, ops, upload_extras, uploads
-from .services import Services
+from .routes import auth, internal, jobs, ops, results, upload_extras, uploads
+from .services import JobQueue, Services
 from .storage import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -56,11 +55,19 @@ def build_services(config: ServerConfig) -> Services:
     return services
 
 
-def _build_queue(services: Services):
-    from .worker.minimal import process_job
-    from .worker.thread_queue import ThreadJobQueue
+def _build_queue(services: Services) -> JobQueue:
+    from .worker.queue import ExternalJobQueue, HueyJobQueue, describe_queue
+    from .worker.settings import WorkerSettings
 
-    return ThreadJobQueue(partial(process_job, services))
+    config = services.config
+    settings = WorkerSettings.from_config(config)  # a bad setting stops the start, with its name
+    if config.external_workers:
+        if not config.worker_secret:
+            raise ValueError("--external-workers needs WORKER_SECRET: the workers sign their callbacks with it")
+        log.info("queue: external workers (no built-in worker); callbacks finish the jobs")
+        return ExternalJobQueue(services)
+    log.info("queue: %s", describe_queue(config))
+    return HueyJobQueue(services, settings)
 
 
 def _describe_db(url: str) -> str:
@@ -80,11 +87,17 @@ def close_services(services: Services) -> None:
 def create_app(services: Services) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        from .cleanup import TempSweeper
+        from .worker.settings import WorkerSettings
+
         if services.config.run_worker and not services.config.external_workers:
             services.queue.start()
+        sweeper = TempSweeper(services, WorkerSettings.from_config(services.config).sweep_interval_s)
+        sweeper.start()
         try:
             yield
         finally:
+            sweeper.stop()
             services.queue.stop()
 
     app = FastAPI(
@@ -95,6 +108,6 @@ def create_app(services: Services) -> FastAPI:
     )
     app.state.services = services
     install_error_handlers(app)
-    for module in (ops, auth, upload_extras, uploads, jobs):
+    for module in (ops, auth, upload_extras, uploads, jobs, results, internal):
         app.include_router(module.router)
     return app

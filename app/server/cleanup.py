@@ -1,33 +1,52 @@
-"""Sweeping temp/ (seed 001): old temporary objects and abandoned multipart uploads."""
+"""Cleaning temp/ (seeds 001 and 004): originals after their job, old temp objects, abandoned uploads.
+
+Outputs (videos/, processed/, results/) are never deleted here.
+"""
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+import threading
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .db import Upload
+from .db import Job, Upload
 
 if TYPE_CHECKING:
     from .services import Services
 
 log = logging.getLogger(__name__)
 
+UNFINISHED = ("pending", "processing")
+
 
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _keys_in_use(session: Session) -> set[str]:
+    """Originals that a pending or running job still has to read."""
+    return set(session.scalars(select(Job.s3_key).where(Job.status.in_(UNFINISHED))))
+
+
 def sweep_temp(svc: Services, session: Session, cutoff: datetime) -> dict[str, Any]:
-    """Delete temp objects last modified before `cutoff` and abort multipart uploads begun before it."""
+    """Delete temp objects last modified before `cutoff` and abort multipart uploads begun before it.
+
+    An original that an unfinished job still needs is kept, however old it is.
+    """
     cutoff = _aware(cutoff)
     prefix = svc.config.temp_prefix
-    deleted, deleted_bytes, aborted = 0, 0, 0
-    for obj in list(svc.store.list_objects(prefix)):
+    objects = list(svc.store.list_objects(prefix))
+    in_use = _keys_in_use(session)  # read after listing: a job created meanwhile still protects its original
+    deleted, deleted_bytes, aborted, kept = 0, 0, 0, 0
+    for obj in objects:
         if _aware(obj["LastModified"]) >= cutoff:
+            continue
+        if obj["Key"] in in_use:
+            kept += 1
             continue
         svc.store.delete(obj["Key"])
         deleted += 1
@@ -36,20 +55,90 @@ def sweep_temp(svc: Services, session: Session, cutoff: datetime) -> dict[str, A
             if upload.status in ("pending", "uploaded"):
                 upload.status = "deleted"
     for mpu in list(svc.store.list_multipart_uploads(prefix)):
-        known = session.scalar(select(Upload).where(Upload.s3_upload_id == mpu["UploadId"]))
-        # Our own record dates the upload when we have one: some stores (moto) report a fixed,
-        # years-old "Initiated", which would abort uploads that are still running.
-        started = _aware(known.created_at) if known else _aware(mpu["Initiated"])
+        uploads = list(session.scalars(select(Upload).where(Upload.s3_upload_id == mpu["UploadId"])))
+        # The later of the store's date and our own record: some stores (moto) report a fixed old date,
+        # and an upload we handed out within the window must never be aborted under its client.
+        started = max([_aware(mpu["Initiated"]), *(_aware(u.created_at) for u in uploads)])
         if started >= cutoff:
             continue
         svc.store.abort_multipart(mpu["Key"], mpu["UploadId"])
         aborted += 1
-        if known is not None and known.status == "pending":
-            known.status = "aborted"
+        for upload in uploads:
+            if upload.status == "pending":
+                upload.status = "aborted"
     log.info(
-        "temp sweep: %d objects (%d bytes) deleted, %d multipart uploads aborted",
+        "temp sweep: %d objects (%d bytes) deleted, %d multipart uploads aborted, %d kept for unfinished jobs",
         deleted,
         deleted_bytes,
         aborted,
+        kept,
     )
-    return {"deleted_objects": deleted, "deleted_bytes": deleted_bytes, "aborted_multipart_uploads": aborted}
+    return {
+        "deleted_objects": deleted,
+        "deleted_bytes": deleted_bytes,
+        "aborted_multipart_uploads": aborted,
+        "kept_in_use": kept,
+    }
+
+
+def delete_source_if_done(svc: Services, job_id: str) -> bool:
+    """Seed 004: once a job has made its outputs, delete its original from temp/ if the job asked so.
+
+    Only for completed or partial jobs (a failed or cancelled job keeps its original for a retry, until
+    the periodic sweep), only under temp/, and never while another unfinished job reads the same object.
+    """
+    with svc.db.session() as session:
+        job = session.get(Job, job_id)
+        if job is None or job.status not in ("completed", "partial"):
+            return False
+        if not job.options.get("delete_after_processing", False):
+            return False
+        key = job.s3_key
+        if not key.startswith(svc.config.temp_prefix):
+            return False
+        others = session.scalar(
+            select(Job.id).where(Job.s3_key == key, Job.id != job.id, Job.status.in_(UNFINISHED)).limit(1)
+        )
+        if others is not None:
+            log.info("job %s: original kept, job %s still needs it", job_id, others)
+            return False
+        svc.store.delete(key)
+        for upload in session.scalars(select(Upload).where(Upload.s3_key == key)):
+            if upload.status in ("pending", "uploaded"):
+                upload.status = "deleted"
+    log.info("job %s: original deleted from temp storage (delete_after_processing)", job_id)
+    return True
+
+
+class TempSweeper:
+    """Runs ``sweep_temp`` at start-up and then every ``interval_s`` seconds, in a daemon thread."""
+
+    def __init__(self, svc: Services, interval_s: float) -> None:
+        self.svc = svc
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="reeldrop-temp-sweep", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+
+    def sweep_once(self) -> dict[str, Any]:
+        cutoff = datetime.now(UTC) - timedelta(hours=self.svc.config.cleanup_temp_hours)
+        with self.svc.db.session() as session:
+            return sweep_temp(self.svc, session, cutoff)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.sweep_once()
+            except Exception:  # a store or database outage must not end the sweeping for good
+                log.warning("temp sweep failed; trying again in %s s", self.interval_s, exc_info=True)
+            self._stop.wait(self.interval_s)

@@ -51,6 +51,44 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def worker(args: argparse.Namespace) -> int:
+    """A standalone worker: consumes the job queue until SIGINT/SIGTERM, on this host or any other."""
+    from .app import build_services, close_services
+    from .worker.pipeline import worker_name
+    from .worker.queue import HueyJobQueue, describe_queue
+
+    config = _config(args)
+    if config.embedded_s3:
+        print(
+            "error: a standalone worker needs the server's object store: set S3_ENDPOINT_URL, S3_BUCKET_NAME, "
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (the embedded S3 lives inside the server process)",
+            file=sys.stderr,
+        )
+        return 2
+    if not config.queue_url:
+        log.warning(
+            "no QUEUE_URL: this worker consumes the SQLite queue in %s, which only a server started with the "
+            "same --data-dir feeds; set QUEUE_URL=redis://... for workers on other machines",
+            config.data_dir,
+        )
+    extra = dict(config.extra)
+    if args.threads is not None:
+        extra["REELDROP_WORKER_THREADS"] = str(args.threads)
+    config = config.with_overrides(external_workers=False, run_worker=True, extra=extra)
+    services = build_services(config)
+    try:
+        queue = services.queue
+        assert isinstance(queue, HueyJobQueue)
+        print(
+            f"ReelDrop worker {worker_name()} ready: {queue.settings.threads} thread(s) on {describe_queue(config)}",
+            flush=True,
+        )
+        queue.run_forever()
+    finally:
+        close_services(services)
+    return 0
+
+
 def create_user(args: argparse.Namespace) -> int:
     from .auth import create_user as add_user
     from .db import Database
@@ -93,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
         target.add_argument("--external-workers", action="store_true", help="run no built-in worker")
         target.add_argument("--access-log", action="store_true", help="log every request line")
 
+    work = sub.add_parser("worker", help="run a standalone worker (QUEUE_URL, DATABASE_URL and S3 as the server's)")
+    work.add_argument("--threads", type=int, help="jobs run at once (default REELDROP_WORKER_THREADS or 2)")
+
     user = sub.add_parser("create-user", help="create a user (password prompted, or read from stdin)")
     user.add_argument("name")
     user.add_argument("--admin", action="store_true")
@@ -106,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging(args.log_level)
     if args.command == "create-user":
         return create_user(args)
+    if args.command == "worker":
+        return worker(args)
     return serve(args)
 
 

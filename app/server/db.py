@@ -74,6 +74,9 @@ class Upload(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
     is_temp: Mapped[bool] = mapped_column(Boolean, default=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Per-part checksum S3 verifies on every part (multipart), and the client's whole-file SHA-256.
+    checksum_algorithm: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # The job id reserved when the URL was handed out (seed 004 creates the job with it later).
     reserved_job_id: Mapped[str] = mapped_column(String(36), default=new_id, index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

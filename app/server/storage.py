@@ -90,7 +90,13 @@ class ObjectStore:
         )
 
     def presigned_part_url(
-        self, key: str, upload_id: str, part_number: int, expires_in: int, content_md5: str | None = None
+        self,
+        key: str,
+        upload_id: str,
+        part_number: int,
+        expires_in: int,
+        content_md5: str | None = None,
+        checksum_crc32c: str | None = None,
     ) -> str:
         params: dict[str, Any] = {
             "Bucket": self.bucket,
@@ -100,6 +106,8 @@ class ObjectStore:
         }
         if content_md5:
             params["ContentMD5"] = content_md5
+        if checksum_crc32c:
+            params["ChecksumCRC32C"] = checksum_crc32c
         return self.client.generate_presigned_url("upload_part", Params=params, ExpiresIn=expires_in)
 
     def presigned_get_url(self, key: str, expires_in: int, download_name: str | None = None) -> str:
@@ -109,9 +117,12 @@ class ObjectStore:
         return self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
 
     # -- multipart -------------------------------------------------------------------------------
-    def create_multipart(self, key: str, content_type: str, metadata: dict[str, str]) -> str:
+    def create_multipart(
+        self, key: str, content_type: str, metadata: dict[str, str], checksum_algorithm: str | None = None
+    ) -> str:
+        extra = {"ChecksumAlgorithm": checksum_algorithm} if checksum_algorithm else {}
         answer = self.client.create_multipart_upload(
-            Bucket=self.bucket, Key=key, ContentType=content_type, Metadata=metadata
+            Bucket=self.bucket, Key=key, ContentType=content_type, Metadata=metadata, **extra
         )
         return answer["UploadId"]
 
@@ -132,12 +143,17 @@ class ObjectStore:
                 return parts
             marker = next_marker
 
-    def complete_multipart(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
+    def complete_multipart(
+        self, key: str, upload_id: str, parts: list[tuple[int, str]], crc32c: dict[int, str] | None = None
+    ) -> None:
+        listed = []
+        for number, etag in parts:
+            entry: dict[str, Any] = {"PartNumber": number, "ETag": etag}
+            if crc32c and crc32c.get(number):
+                entry["ChecksumCRC32C"] = crc32c[number]  # S3 needs them when the upload has an algorithm
+            listed.append(entry)
         self.client.complete_multipart_upload(
-            Bucket=self.bucket,
-            Key=key,
-            UploadId=upload_id,
-            MultipartUpload={"Parts": [{"PartNumber": n, "ETag": etag} for n, etag in parts]},
+            Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": listed}
         )
 
     def abort_multipart(self, key: str, upload_id: str) -> None:

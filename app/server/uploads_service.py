@@ -91,7 +91,9 @@ def verify_object(store: ObjectStore, upload: Upload) -> None:
     upload.error = None
 
 
-def complete_multipart(store: ObjectStore, upload: Upload, parts: list[tuple[int, str]]) -> None:
+def complete_multipart(
+    store: ObjectStore, upload: Upload, parts: list[tuple[int, str]], crc32c: dict[int, str] | None = None
+) -> None:
     expected = list(range(1, (upload.part_count or 0) + 1))
     numbers = [n for n, _ in parts]
     if numbers != expected:
@@ -104,7 +106,7 @@ def complete_multipart(store: ObjectStore, upload: Upload, parts: list[tuple[int
             detail += f" Unexpected: {extra[:20]}."
         raise ApiError(400, "invalid_parts", detail)
     try:
-        store.complete_multipart(upload.s3_key, upload.s3_upload_id or "", parts)
+        store.complete_multipart(upload.s3_key, upload.s3_upload_id or "", parts, crc32c)
     except ClientError as exc:
         code = str(exc.response.get("Error", {}).get("Code", ""))
         if code in ("InvalidPart", "InvalidPartOrder", "EntityTooSmall"):
@@ -133,6 +135,16 @@ def abort_or_delete(store: ObjectStore, upload: Upload) -> None:
         upload.status = "aborted" if upload.status == "pending" else "deleted"
 
 
+def completion(upload: Upload) -> dict[str, Any]:
+    return {
+        "upload_id": upload.id,
+        "s3_key": upload.s3_key,
+        "size": upload.size,
+        "status": upload.status,
+        "sha256": upload.sha256,
+    }
+
+
 def describe(upload: Upload) -> dict[str, Any]:
     return {
         "upload_id": upload.id,
@@ -147,6 +159,8 @@ def describe(upload: Upload) -> dict[str, Any]:
         "status": upload.status,
         "is_temp": upload.is_temp,
         "error": upload.error,
+        "checksum_algorithm": upload.checksum_algorithm,
+        "sha256": upload.sha256,
         "job_id": upload.reserved_job_id,
         "created_at": upload.created_at.isoformat() + "Z",
         "updated_at": upload.updated_at.isoformat() + "Z",

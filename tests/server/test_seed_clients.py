@@ -90,7 +90,8 @@ def test_seed_004_flow(server: RunningServer, user: User, tmp_path: Path) -> Non
     doc = wait_for_job(user, f"/api/jobs/{presigned['job_id']}")
     assert doc["options"]["clips"] == {"count": 5}
     assert doc["status"] == "completed"
-    assert user.call("GET", f"/api/upload/{presigned['upload_id']}").json()["status"] == "uploaded"
+    # seed 004: the original is deleted once its job made the outputs (delete_after_processing defaults on)
+    assert user.call("GET", f"/api/upload/{presigned['upload_id']}").json()["status"] == "deleted"
 
 
 def test_seed_003_curl_form_upload(server: RunningServer, user: User, tmp_path: Path) -> None:

@@ -225,3 +225,42 @@ def test_server_chooses_part_sizes_within_s3_limits(user: User, preferred: int |
     assert 5 * MIB <= data["part_size"] <= 5 * 1024**3
     assert data["part_size"] * data["part_count"] >= size > data["part_size"] * (data["part_count"] - 1)
     user.call("DELETE", f"/api/upload/{data['upload_id']}")
+
+
+def test_crc32c_uploads_sign_and_verify_every_part(user: User, server: RunningServer, tmp_path: Path) -> None:
+    import google_crc32c
+
+    path = tmp_path / "checked.mp4"
+    digest = random_file(path, 11 * MIB)
+    data = presign(user, path, part_size=5 * MIB, checksum_algorithm="CRC32C")
+    assert data["checksum_algorithm"] == "CRC32C" and data["part_count"] == 3
+    unsigned = user.call("POST", f"/api/upload/{data['upload_id']}/parts", json={"parts": [{"part_number": 1}]})
+    assert unsigned.status_code == 400 and unsigned.json()["code"] == "checksum_required"
+    blobs, crcs = [], {}
+    with open(path, "rb") as f:
+        for n in (1, 2, 3):
+            blobs.append(f.read(5 * MIB))
+            crcs[n] = base64.b64encode(google_crc32c.value(blobs[-1]).to_bytes(4, "big")).decode()
+    request = {"parts": [{"part_number": n, "checksum_crc32c": crcs[n]} for n in (1, 2, 3)]}
+    signed = user.call("POST", f"/api/upload/{data['upload_id']}/parts", json=request).json()["parts"]
+    parts = []
+    for part in signed:
+        assert part["headers"] == {"x-amz-checksum-crc32c": crcs[part["part_number"]]}
+        assert "x-amz-checksum-crc32c" in part["url"].split("X-Amz-SignedHeaders=")[1].split("&")[0]
+        answer = _put_part(part["url"], blobs[part["part_number"] - 1], part["headers"])
+        assert answer.status_code == 200
+        parts.append(
+            {
+                "part_number": part["part_number"],
+                "etag": answer.headers["ETag"],
+                "checksum_crc32c": crcs[part["part_number"]],
+            }
+        )
+    done = user.call("POST", f"/api/upload/{data['upload_id']}/complete", json={"parts": parts, "sha256": digest})
+    assert done.status_code == 200, done.text
+    assert done.json()["sha256"] == digest
+    assert object_sha256(server, data["s3_key"]) == digest
+    malformed = user.call(
+        "POST", f"/api/upload/{data['upload_id']}/parts", json={"parts": [{"part_number": 1, "checksum_crc32c": "zz"}]}
+    )
+    assert malformed.status_code == 422

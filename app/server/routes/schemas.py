@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -12,11 +12,15 @@ class PresignRequest(BaseModel):
     file_size: int
     content_type: str | None = Field(default=None, max_length=255)
     part_size: int | None = Field(default=None, description="preferred multipart part size in bytes")
+    checksum_algorithm: Literal["CRC32C"] | None = Field(
+        default=None, description="per-part checksum S3 must verify on every multipart part"
+    )
 
 
 class PartRequest(BaseModel):
     part_number: int
-    content_md5: str | None = Field(default=None, max_length=64)
+    content_md5: str | None = Field(default=None, pattern=r"^[A-Za-z0-9+/]{22}==$")
+    checksum_crc32c: str | None = Field(default=None, pattern=r"^[A-Za-z0-9+/]{6}==$")
 
 
 class PartsRequest(BaseModel):
@@ -26,6 +30,7 @@ class PartsRequest(BaseModel):
 class CompletedPart(BaseModel):
     part_number: int
     etag: str = Field(max_length=256)
+    checksum_crc32c: str | None = Field(default=None, pattern=r"^[A-Za-z0-9+/]{6}==$")
 
 
 class CompleteRequest(BaseModel):

@@ -64,8 +64,11 @@ def presigned_url(
     else:
         upload.part_size = rules.choose_part_size(size, body.part_size)
         upload.part_count = rules.part_count(size, upload.part_size)
-        upload.s3_upload_id = svc.store.create_multipart(upload.s3_key, content_type, metadata)
-        answer.update(part_size=upload.part_size, part_count=upload.part_count)
+        upload.checksum_algorithm = body.checksum_algorithm
+        upload.s3_upload_id = svc.store.create_multipart(upload.s3_key, content_type, metadata, body.checksum_algorithm)
+        answer.update(
+            part_size=upload.part_size, part_count=upload.part_count, checksum_algorithm=body.checksum_algorithm
+        )
     session.add(upload)
     session.flush()
     answer["job_id"] = upload.reserved_job_id
@@ -97,10 +100,22 @@ def sign_parts(
     for part in body.parts:
         if not 1 <= part.part_number <= count:
             raise ApiError(400, "invalid_part_number", f"Part numbers run from 1 to {count}.")
+        if upload.checksum_algorithm == "CRC32C" and not part.checksum_crc32c:
+            raise ApiError(400, "checksum_required", "This upload verifies every part: give checksum_crc32c.")
         url = svc.store.presigned_part_url(
-            upload.s3_key, upload.s3_upload_id or "", part.part_number, expires, part.content_md5
+            upload.s3_key,
+            upload.s3_upload_id or "",
+            part.part_number,
+            expires,
+            part.content_md5,
+            part.checksum_crc32c,
         )
-        headers = {"Content-MD5": part.content_md5} if part.content_md5 else {}
+        # The client must send exactly these headers: they are part of the signature.
+        headers = {}
+        if part.content_md5:
+            headers["Content-MD5"] = part.content_md5
+        if part.checksum_crc32c:
+            headers["x-amz-checksum-crc32c"] = part.checksum_crc32c
         signed.append({"part_number": part.part_number, "url": url, "headers": headers})
     expires_at = datetime.now(UTC) + timedelta(seconds=expires)
     return {"parts": signed, "expires_at": expires_at.isoformat().replace("+00:00", "Z")}
@@ -134,19 +149,22 @@ def complete(
     body = body or CompleteRequest()
     upload = svc_uploads.owned_upload(session, user, upload_id)
     if upload.status == "uploaded":  # completing twice is harmless (a retry after a lost answer)
-        return {"upload_id": upload.id, "s3_key": upload.s3_key, "size": upload.size, "status": upload.status}
+        return svc_uploads.completion(upload)
     if upload.status != "pending":
         raise ApiError(409, "upload_not_active", f"This upload is {upload.status}.")
     try:
         if upload.method == "MULTIPART":
             parts = [(p.part_number, p.etag) for p in body.parts]
-            svc_uploads.complete_multipart(svc.store, upload, parts)
+            crc32c = {p.part_number: p.checksum_crc32c for p in body.parts if p.checksum_crc32c}
+            svc_uploads.complete_multipart(svc.store, upload, parts, crc32c)
         else:
             svc_uploads.verify_object(svc.store, upload)
+        if body.sha256:
+            upload.sha256 = body.sha256.lower()
     except ApiError:
         session.commit()  # keep the "failed" state the check recorded
         raise
-    return {"upload_id": upload.id, "s3_key": upload.s3_key, "size": upload.size, "status": upload.status}
+    return svc_uploads.completion(upload)
 
 
 @router.delete("/api/upload/{upload_id}")

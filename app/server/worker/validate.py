@@ -1,40 +1,36 @@
-"""The first step of every job: fetch the uploaded object and probe it as media.
-
-Issue 2 runs only this step; the full pipeline (renditions, clips, audio, thumbnails) builds on it.
-"""
+"""The first step of every job: fetch the uploaded object to the work folder and probe it as media."""
 
 from __future__ import annotations
 
 import logging
 import shutil
-import threading
-from pathlib import Path
-from typing import TYPE_CHECKING
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
 
 from app.core.media.errors import MediaError
+from app.core.media.info import MediaInfo
+
+from .errors import JobCancelled, StepFailed
 
 if TYPE_CHECKING:
+    from app.core.media.progress import CancelToken
+
     from ..services import Services
 
 log = logging.getLogger(__name__)
 CHUNK = 1024 * 1024
 
 
-class JobCancelled(Exception):
-    pass
+def local_source_path(work: Path, s3_key: str) -> Path:
+    # The upload service already sanitised the name; keeping it makes ffmpeg's messages readable.
+    return work / (PurePosixPath(s3_key).name or "source")
 
 
-class StepFailed(Exception):
-    def __init__(self, error_type: str, message: str) -> None:
-        super().__init__(message)
-        self.error_type = error_type
-
-
-def fetch_object(svc: Services, key: str, dest: Path, cancel: threading.Event) -> int:
+def fetch_object(svc: Services, key: str, dest: Path, cancel: CancelToken) -> int:
     """Stream an object to a local file in 1 MiB blocks, checking for cancel between blocks."""
     head = svc.store.head(key)
     if head is None:
-        raise StepFailed("missing_object", f"The uploaded object {key} is no longer in storage.")
+        raise StepFailed("missing_object", f"The uploaded file {PurePosixPath(key).name} is no longer in storage.")
     dest.parent.mkdir(parents=True, exist_ok=True)
     body = svc.store.open_stream(key)["Body"]
     written = 0
@@ -48,17 +44,28 @@ def fetch_object(svc: Services, key: str, dest: Path, cancel: threading.Event) -
     finally:
         body.close()
     if written != head.size:
-        raise StepFailed("truncated_download", f"Read {written} of {head.size} bytes of {key}.")
+        raise StepFailed("truncated_download", f"Read {written} of {head.size} bytes of {PurePosixPath(key).name}.")
     return written
 
 
-def probe_media(path: Path) -> dict:
+def public_message(exc: BaseException, *paths: Path) -> str:
+    """The error text without the worker's own folders (they mean nothing to the user)."""
+    text = str(exc)
+    for path in sorted({str(p) for p in paths}, key=len, reverse=True):
+        text = text.replace(path + "/", "").replace(path, "")
+    return text
+
+
+def probe_media(path: Path) -> MediaInfo:
     from app.core.media.probe import probe
 
     try:
-        info = probe(path)
+        return probe(path)
     except MediaError as exc:
-        raise StepFailed(exc.error_type, str(exc).replace(str(path), path.name)) from exc
+        raise StepFailed(exc.error_type, public_message(exc, path.parent)) from exc
+
+
+def public_facts(info: MediaInfo) -> dict[str, Any]:
     facts = info.as_dict()
     facts.pop("path", None)  # the worker's scratch path means nothing to the user
     return facts

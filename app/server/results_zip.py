@@ -1,0 +1,216 @@
+"""The results ZIP of a job: its outputs streamed from S3 into a ZIP64-capable stream and back to S3.
+
+Nothing is held whole in memory or written to disk: a ``Prefetcher`` reads the next objects
+concurrently in bounded chunks, zipstream-ng writes the archive as an iterator, and boto3 uploads it as
+a multipart upload from a ``HashingReader`` that counts its size and SHA-256 on the way. Outputs that
+failed or went missing get a ``.error.txt`` placeholder; ``errors.json`` lists them, and
+``manifest.json`` (always the last entry) gives every other entry's name, size and SHA-256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any
+
+from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import BotoCoreError, ClientError
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
+from zipstream import ZIP_DEFLATED, ZIP_STORED, ZipStream
+
+from .db import Job
+from .services import Services
+from .worker.plan import plan_items, zip_name
+from .worker.s3_streams import FetchSpec, HashingReader, Prefetcher, SourceReadError
+
+log = logging.getLogger(__name__)
+
+MIB = 1024 * 1024
+_TEXT_SUFFIXES = (".json", ".txt")
+_UPLOAD_CONFIG = TransferConfig(multipart_threshold=8 * MIB, multipart_chunksize=8 * MIB, max_concurrency=4)
+
+
+@dataclass(frozen=True)
+class ZipResult:
+    key: str
+    size: int
+    sha256: str
+    entries: int
+
+
+@dataclass
+class _Entry:
+    name: str
+    item_id: str | None
+    kind: str
+    key: str | None = None
+    size: int = 0
+    text: bytes | None = None
+
+
+@dataclass
+class _Snapshot:
+    job_id: str
+    created_at: str
+    source_name: str
+    items: list[dict[str, Any]]
+    planned_keys: dict[str, str | None]
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+
+
+def results_key(svc: Services, job_id: str) -> str:
+    return f"{svc.config.results_prefix}{job_id}.zip"
+
+
+def _snapshot(svc: Services, job_id: str) -> _Snapshot:
+    with svc.db.session() as session:
+        job = session.get(Job, job_id)
+        if job is None:
+            raise LookupError(f"job {job_id} not found")
+        plan = plan_items(svc.config, job.id, job.s3_key, job.options)
+        items = [
+            {
+                "item_id": i.item_id,
+                "kind": i.kind,
+                "status": i.status,
+                "s3_key": i.s3_key,
+                "error": i.error,
+                "error_type": i.error_type,
+            }
+            for i in job.items
+        ]
+        return _Snapshot(
+            job.id,
+            job.created_at.isoformat() + "Z",
+            PurePosixPath(job.s3_key).name,
+            items,
+            {p.item_id: p.target_key for p in plan},
+        )
+
+
+def _sizes(svc: Services, keys: list[str]) -> dict[str, int | None]:
+    def size_of(key: str) -> int | None:
+        head = svc.store.head(key)
+        return head.size if head is not None else None
+
+    with ThreadPoolExecutor(max_workers=8, thread_name_prefix="reeldrop-zip-head") as pool:
+        return dict(zip(keys, pool.map(size_of, keys), strict=True))
+
+
+def _entries(svc: Services, snap: _Snapshot) -> list[_Entry]:
+    wanted = [i["s3_key"] for i in snap.items if i["status"] == "completed" and i["s3_key"]]
+    sizes = _sizes(svc, wanted)
+    entries: list[_Entry] = []
+    for item in snap.items:
+        item_id, kind, status = item["item_id"], item["kind"], item["status"]
+        if kind == "validate" and status == "completed":
+            continue  # its facts are in metadata.json
+        if status == "skipped":
+            snap.skipped.append({"item_id": item_id, "kind": kind, "reason": item["error"]})
+            continue
+        if status == "completed" and not item["s3_key"]:
+            continue  # a step that made no file
+        if status == "completed" and sizes.get(item["s3_key"]) is not None:
+            name = zip_name(kind, item["s3_key"])
+            entries.append(_Entry(name, item_id, kind, key=item["s3_key"], size=sizes[item["s3_key"]] or 0))
+            continue
+        if status == "completed":
+            error, error_type = "The output was not found in storage.", "missing_output"
+        elif status == "failed":
+            error, error_type = item["error"] or "failed", item["error_type"] or "failed"
+        else:
+            error, error_type = f"The step ended {status}.", "not_run"
+        target = item["s3_key"] or snap.planned_keys.get(item_id) or item_id
+        name = zip_name(kind, target) + ".error.txt"
+        text = f"{item_id} ({kind}) has no output: {error}\nerror_type: {error_type}\n".encode()
+        entries.append(_Entry(name, item_id, kind, text=text))
+        snap.errors.append({"item_id": item_id, "kind": kind, "name": name, "error": error, "error_type": error_type})
+    return _unique_names(entries)
+
+
+def _unique_names(entries: list[_Entry]) -> list[_Entry]:
+    seen: set[str] = {"manifest.json", "errors.json"}
+    for entry in entries:
+        if entry.name in seen:
+            path = PurePosixPath(entry.name)
+            entry.name = str(path.with_name(f"{path.stem}.{entry.item_id}{path.suffix}"))
+        seen.add(entry.name)
+    return entries
+
+
+def _compression(name: str) -> int:
+    return ZIP_DEFLATED if name.endswith(_TEXT_SUFFIXES) else ZIP_STORED
+
+
+def _zip_stream(snap: _Snapshot, status: str, entries: list[_Entry], prefetch: Prefetcher) -> ZipStream:
+    recorded: list[dict[str, Any]] = []
+
+    def tracked(entry: _Entry, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        digest, size = hashlib.sha256(), 0
+        for chunk in chunks:
+            digest.update(chunk)
+            size += len(chunk)
+            yield chunk
+        sha256 = digest.hexdigest()
+        recorded.append(
+            {"name": entry.name, "size": size, "sha256": sha256, "item_id": entry.item_id, "kind": entry.kind}
+        )
+
+    def manifest() -> Iterator[bytes]:
+        # Generated only when zipstream reaches it (last), i.e. after every other entry went through.
+        doc = {
+            "job_id": snap.job_id,
+            "status": status,
+            "created_at": snap.created_at,
+            "source": snap.source_name,
+            "entries": recorded,
+            "skipped": snap.skipped,
+            "errors": len(snap.errors),
+        }
+        yield json.dumps(doc, indent=2).encode()
+
+    stream = ZipStream(compress_type=ZIP_STORED)
+    s3_index = 0
+    for entry in entries:
+        if entry.key is not None:
+            chunks = prefetch.stream(s3_index)  # a generator: its download starts when zipstream reaches it
+            s3_index += 1
+        else:
+            chunks = iter([entry.text or b""])
+        stream.add(tracked(entry, chunks), entry.name, size=entry.size or None, compress_type=_compression(entry.name))
+    if snap.errors:
+        report = json.dumps({"job_id": snap.job_id, "errors": snap.errors}, indent=2).encode()
+        errors_entry = _Entry("errors.json", None, "report")
+        stream.add(tracked(errors_entry, iter([report])), "errors.json", compress_type=ZIP_DEFLATED)
+    stream.add(manifest(), "manifest.json", compress_type=ZIP_DEFLATED)
+    return stream
+
+
+@retry(
+    retry=retry_if_exception_type((SourceReadError, ClientError, BotoCoreError)),
+    stop=stop_after_attempt(3),
+    wait=wait_exponential(multiplier=1, max=8),
+    reraise=True,
+)
+def build_results_zip(svc: Services, job_id: str, status: str) -> ZipResult:
+    """Build results/{job_id}.zip from the job's items and store it; returns its size and SHA-256."""
+    snap = _snapshot(svc, job_id)
+    entries = _entries(svc, snap)
+    key = results_key(svc, job_id)
+    specs = [FetchSpec(e.key, e.size) for e in entries if e.key is not None]
+    with Prefetcher(svc.store, specs) as prefetch:
+        reader = HashingReader(_zip_stream(snap, status, entries, prefetch))
+        svc.store.client.upload_fileobj(
+            reader, svc.store.bucket, key, ExtraArgs={"ContentType": "application/zip"}, Config=_UPLOAD_CONFIG
+        )
+    head = svc.store.head(key)
+    if head is None or head.size != reader.size:
+        raise SourceReadError(f"{key}: stored {head.size if head else 'nothing'}, wrote {reader.size} bytes")
+    log.info("job %s: results ZIP stored (%d entries, %d bytes)", job_id, len(entries) + 1, reader.size)
+    return ZipResult(key, reader.size, reader.sha256, len(entries) + 1 + (1 if snap.errors else 0))

@@ -1,0 +1,207 @@
+"""Worker callbacks (seed 000): a worker anywhere reports each step of a job; signed, idempotent.
+
+``GET /internal/job/{id}`` hands a worker its work order (the original's key, the options and the
+planned steps with their target keys); the two POSTs report one step each. When every step has ended
+the server finishes the job itself: status, results ZIP, clean-up of the original.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import APIRouter, BackgroundTasks, Depends, Request
+from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy.orm import Session
+
+from .. import jobs_service as jobs
+from ..db import Job, JobItem
+from ..errors import ApiError, not_found
+from ..services import Services, db_session, services
+from ..signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
+from ..worker.finalize import finalize_job
+from ..worker.plan import ZIP_FOLDERS, job_prefixes, plan_items
+from ..worker.state import FINAL_ITEM_STATES
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["worker callbacks"])
+
+_ITEM_ID = r"^[A-Za-z0-9._:-]{1,128}$"
+
+
+class VideoComplete(BaseModel):
+    video_id: str = Field(pattern=_ITEM_ID, description="the step's item_id (an unknown id adds a step)")
+    s3_key: str | None = Field(default=None, max_length=1024, description="the output; omit for a step with none")
+    transcript_length: int | None = Field(default=None, ge=0)
+    metadata: dict[str, Any] | None = None
+
+
+class VideoFailed(BaseModel):
+    video_id: str = Field(pattern=_ITEM_ID)
+    error: str = Field(min_length=1, max_length=5000)
+    error_type: str = Field(min_length=1, max_length=64)
+
+
+async def signed_body(request: Request, svc: Services = Depends(services)) -> bytes:
+    """The raw body, once its HMAC signature and timestamp check out; 401 (and no change) otherwise."""
+    body = await request.body()
+    signed = body
+    if request.method == "GET":
+        query = request.url.query
+        signed = (request.url.path + (f"?{query}" if query else "")).encode()
+    try:
+        verify(
+            svc.config.worker_secret,
+            request.headers.get(TIMESTAMP_HEADER),
+            request.headers.get(SIGNATURE_HEADER),
+            signed,
+        )
+    except SignatureError as exc:
+        log.warning("refused a worker call to %s %s: %s", request.method, request.url.path, exc)
+        raise ApiError(401, "bad_signature", f"Refused: {exc}.") from None
+    return body
+
+
+def _parse(model: type[BaseModel], body: bytes) -> Any:
+    try:
+        return model.model_validate_json(body or b"{}")
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "body"
+        raise ApiError(422, "invalid_request", f"{where}: {first.get('msg', 'invalid')}") from None
+
+
+def _job(session: Session, job_id: str) -> Job:
+    job = session.get(Job, job_id)
+    if job is None:
+        raise not_found("job")
+    return job
+
+
+@router.get("/internal/job/{job_id}")
+def work_order(
+    job_id: str,
+    _signed: bytes = Depends(signed_body),
+    session: Session = Depends(db_session, scope="function"),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:
+    job = _job(session, job_id)
+    planned = {p.item_id: p.target_key for p in plan_items(svc.config, job.id, job.s3_key, job.options)}
+    return {
+        "job_id": job.id,
+        "status": job.status,
+        "cancel_requested": job.cancel_requested,
+        "source": {"bucket": svc.store.bucket, "s3_key": job.s3_key},
+        "options": job.options,
+        "output_prefixes": list(job_prefixes(svc.config, job.id)),
+        "items": [
+            {"item_id": i.item_id, "kind": i.kind, "status": i.status, "target_key": planned.get(i.item_id)}
+            for i in job.items
+        ],
+    }
+
+
+def _same(item: JobItem | None, status: str, s3_key: str | None, error: str | None) -> bool:
+    return item is not None and item.status == status and item.s3_key == s3_key and item.error == error
+
+
+def _report(
+    session: Session,
+    svc: Services,
+    background: BackgroundTasks,
+    job_id: str,
+    item_id: str,
+    status: str,
+    **fields: Any,
+) -> dict[str, Any]:
+    job = _job(session, job_id)
+    item = next((i for i in job.items if i.item_id == item_id), None)
+    if _same(item, status, fields.get("s3_key"), fields.get("error")):
+        return jobs.status_document(job)  # a repeated call: same answer, nothing changes
+    if job.status == "cancelled":
+        raise ApiError(409, "job_cancelled", "The job was cancelled; stop working on it.")
+    if job.status in jobs.FINISHED:
+        raise ApiError(409, "job_finished", f"The job is already {job.status}.")
+    if item is None:
+        kind = str((fields.get("item_metadata") or {}).get("kind", "output"))
+        kind = kind if kind in ZIP_FOLDERS else "output"
+        item = JobItem(item_id=item_id, kind=kind, position=max((i.position for i in job.items), default=-1) + 1)
+        job.items.append(item)
+    item.status = status
+    item.progress = 100
+    for name, value in fields.items():
+        setattr(item, name, value)
+    if job.status == "pending":
+        job.status = "processing"
+    if item.kind == "validate" and status == "failed":
+        job.status, job.progress, job.error = "failed", 100, item.error
+        for other in job.items:
+            if other.status not in FINAL_ITEM_STATES:
+                other.status, other.error = "skipped", "Not run: the uploaded file could not be used."
+    ended = sum(1 for i in job.items if i.status in FINAL_ITEM_STATES)
+    if job.status == "processing":
+        job.progress = min(99, 100 * ended // max(1, len(job.items)))
+    session.commit()
+    if job.status == "processing" and ended == len(job.items):
+        background.add_task(finalize_job, svc, job.id)  # after the answer: the ZIP may take a while
+    session.refresh(job)
+    return jobs.status_document(job)
+
+
+@router.post("/internal/job/{job_id}/video-complete")
+def video_complete(
+    job_id: str,
+    background: BackgroundTasks,
+    body: bytes = Depends(signed_body),
+    session: Session = Depends(db_session, scope="function"),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:
+    report: VideoComplete = _parse(VideoComplete, body)
+    metadata = dict(report.metadata or {})
+    if report.transcript_length is not None:
+        metadata["transcript_length"] = report.transcript_length
+    size = None
+    if report.s3_key is not None:
+        if not report.s3_key.startswith(job_prefixes(svc.config, job_id)) or ".." in report.s3_key:
+            allowed = " or ".join(job_prefixes(svc.config, job_id))
+            raise ApiError(422, "s3_key_outside_job", f"Outputs of this job must be stored under {allowed}.")
+        head = svc.store.head(report.s3_key)
+        if head is None:
+            raise ApiError(409, "output_missing", f"{report.s3_key} is not in storage; upload it first.")
+        size = head.size
+    return _report(
+        session,
+        svc,
+        background,
+        job_id,
+        report.video_id,
+        "completed",
+        s3_key=report.s3_key,
+        size=size,
+        error=None,
+        error_type=None,
+        item_metadata=metadata or None,
+    )
+
+
+@router.post("/internal/job/{job_id}/video-failed")
+def video_failed(
+    job_id: str,
+    background: BackgroundTasks,
+    body: bytes = Depends(signed_body),
+    session: Session = Depends(db_session, scope="function"),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:
+    report: VideoFailed = _parse(VideoFailed, body)
+    return _report(
+        session,
+        svc,
+        background,
+        job_id,
+        report.video_id,
+        "failed",
+        s3_key=None,
+        size=None,
+        error=report.error,
+        error_type=report.error_type,
+    )

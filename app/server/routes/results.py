@@ -1,0 +1,146 @@
+"""A job's results ZIP: streamed through the API (with Range) or handed out as a presigned GET. Owner only."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from datetime import UTC
+from email.utils import format_datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from sqlalchemy.orm import Session
+
+from .. import jobs_service as jobs
+from ..db import Job, User
+from ..errors import ApiError
+from ..services import Services, current_user, db_session, services
+from ..storage import ObjectHead
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["results"])
+
+CHUNK = 1024 * 1024
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def _ready_job(session: Session, user: User, job_id: str) -> Job:
+    job = jobs.owned_job(session, user, job_id)
+    if job.status in ("pending", "processing"):
+        raise ApiError(409, "results_not_ready", f"The job is {job.status}; its results are not ready yet.")
+    if not job.result_sha256 or not job.result_key:
+        raise ApiError(409, "no_results", f"The job ended {job.status} and produced no results ZIP.")
+    return job
+
+
+def _stored(svc: Services, job: Job) -> ObjectHead:
+    assert job.result_key is not None
+    head = svc.store.head(job.result_key)
+    if head is None:
+        raise ApiError(410, "results_missing", "The results ZIP is no longer in storage.")
+    return head
+
+
+def _download_name(job: Job) -> str:
+    return f"reeldrop-results-{job.id}.zip"
+
+
+def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """One ``bytes=a-b`` range as (first, last); None = the whole file. Several ranges: the whole file."""
+    if not header:
+        return None
+    match = _RANGE.match(header.strip())
+    if match is None:
+        return None
+    first, last = match.groups()
+    if not first and not last:
+        return None
+    if not first:  # the last N bytes
+        n = int(last)
+        if n == 0:
+            raise _unsatisfiable(size)
+        return max(0, size - n), size - 1
+    start = int(first)
+    end = min(int(last), size - 1) if last else size - 1
+    if start >= size or end < start:
+        raise _unsatisfiable(size)
+    return start, end
+
+
+class _Unsatisfiable(Exception):
+    pass
+
+
+def _unsatisfiable(size: int) -> _Unsatisfiable:
+    return _Unsatisfiable(size)
+
+
+def _body(svc: Services, key: str, byte_range: str | None) -> Iterator[bytes]:
+    body = svc.store.open_stream(key, byte_range)["Body"]
+    try:
+        yield from body.iter_chunks(CHUNK)
+    finally:
+        body.close()
+
+
+@router.get("/api/jobs/{job_id}/results.zip")
+@router.get("/channel/download/results/{job_id}")
+@router.head("/api/jobs/{job_id}/results.zip", include_in_schema=False)
+@router.head("/channel/download/results/{job_id}", include_in_schema=False)
+def results_zip(
+    job_id: str,
+    request: Request,
+    user: User = Depends(current_user),
+    session: Session = Depends(db_session, scope="function"),
+    svc: Services = Depends(services),
+) -> Response:
+    job = _ready_job(session, user, job_id)
+    head = _stored(svc, job)
+    etag = f'"{job.result_sha256}"'
+    headers = {
+        "Accept-Ranges": "bytes",
+        "ETag": etag,
+        "Last-Modified": format_datetime(head.last_modified.astimezone(UTC), usegmt=True),
+        "Content-Disposition": f'attachment; filename="{_download_name(job)}"',
+        "X-Content-SHA256": job.result_sha256 or "",
+    }
+    if_range = request.headers.get("if-range")
+    wanted = request.headers.get("range")
+    if if_range is not None and if_range.strip() != etag:
+        wanted = None  # the client's partial copy is of another ZIP: send this one whole
+    try:
+        span = _byte_range(wanted, head.size)
+    except _Unsatisfiable:
+        detail = {"detail": f"The range is outside the file's {head.size} bytes.", "code": "range_not_satisfiable"}
+        return JSONResponse(detail, status_code=416, headers={"Content-Range": f"bytes */{head.size}"})
+    status = 200
+    byte_range = None
+    length = head.size
+    if span is not None:
+        first, last = span
+        status, byte_range, length = 206, f"bytes={first}-{last}", last - first + 1
+        headers["Content-Range"] = f"bytes {first}-{last}/{head.size}"
+    headers["Content-Length"] = str(length)
+    assert job.result_key is not None
+    if request.method == "HEAD":
+        return Response(status_code=status, headers=headers, media_type="application/zip")
+    return StreamingResponse(
+        _body(svc, job.result_key, byte_range), status_code=status, headers=headers, media_type="application/zip"
+    )
+
+
+@router.get("/api/jobs/{job_id}/results/url")
+def results_url(
+    job_id: str,
+    user: User = Depends(current_user),
+    session: Session = Depends(db_session, scope="function"),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:
+    job = _ready_job(session, user, job_id)
+    head = _stored(svc, job)
+    expires = svc.config.presigned_expiry
+    assert job.result_key is not None
+    url = svc.store.presigned_get_url(job.result_key, expires, _download_name(job))
+    return {"url": url, "expires_in": expires, "size": head.size, "sha256": job.result_sha256}

@@ -1,0 +1,71 @@
+"""Worker and queue settings.
+
+They are read from ``ServerConfig.extra`` first (tests and embedders pass them there) and then from the
+environment, so a standalone ``reeldrop-server worker`` and the in-process consumer agree.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from ..config import ServerConfig
+
+X264_PRESETS = (
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+)
+
+
+def _raw(config: ServerConfig, name: str) -> str | None:
+    value = config.extra.get(name)
+    if value is None:
+        value = os.environ.get(name)
+    return value.strip() if value is not None and value.strip() else None
+
+
+def _int(config: ServerConfig, name: str, default: int, minimum: int) -> int:
+    raw = _raw(config, name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    x264_preset: str | None
+    """Overrides the presets' own x264 speed (None keeps them: "fast"). Faster = bigger files."""
+    threads: int
+    """Jobs one consumer runs at once."""
+    queue_name: str
+    """The queue's name in its storage (Redis keys); workers and servers of one system share it."""
+    sweep_interval_s: int
+    """Seconds between two sweeps of temp/ (the first runs at start-up)."""
+    ffmpeg_timeout_s: int
+    """Longest one ffmpeg step may run before it is stopped as stuck."""
+
+    @classmethod
+    def from_config(cls, config: ServerConfig) -> WorkerSettings:
+        preset = _raw(config, "REELDROP_X264_PRESET")
+        if preset is not None and preset not in X264_PRESETS:
+            raise ValueError(f"REELDROP_X264_PRESET must be one of {', '.join(X264_PRESETS)}, got {preset!r}")
+        return cls(
+            x264_preset=preset,
+            threads=_int(config, "REELDROP_WORKER_THREADS", 2, 1),
+            queue_name=_raw(config, "REELDROP_QUEUE_NAME") or "reeldrop",
+            sweep_interval_s=_int(config, "REELDROP_SWEEP_INTERVAL", 3600, 1),
+            ffmpeg_timeout_s=_int(config, "REELDROP_FFMPEG_TIMEOUT", 6 * 3600, 1),
+        )

@@ -1,0 +1,133 @@
+"""The ffmpeg steps of a job: renditions, audio, clips, thumbnails. One output file each.
+
+All run through ``run_ffmpeg`` (progress from ffmpeg's own ``-progress`` output, cancel kills ffmpeg)
+and write through ``atomic_output``; each output is probed afterwards, so a step that "succeeded" with
+an unplayable or empty file is reported as failed, not shipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from app.core.media.atomic import atomic_output
+from app.core.media.command import build_compress_args
+from app.core.media.errors import MediaCancelled, MediaError
+from app.core.media.info import MediaInfo
+from app.core.media.plan import OutputPlan, plan_output
+from app.core.media.presets import Preset, get_preset
+from app.core.media.progress import CancelToken, ProgressSnapshot
+from app.core.media.runner import run_ffmpeg
+
+from .errors import JobCancelled, StepFailed
+from .renditions import rendition_preset, thumbnail_preset
+from .validate import probe_media, public_message
+
+Progress = Callable[[float | None], None]
+
+
+@dataclass(frozen=True)
+class StepContext:
+    source: Path
+    info: MediaInfo
+    work: Path
+    cancel: CancelToken
+    x264_preset: str | None
+    timeout_s: float
+
+    @property
+    def name(self) -> str:
+        return self.source.name
+
+
+def _run(ctx: StepContext, args: list[str], duration: float | None, progress: Progress) -> None:
+    def report(snapshot: ProgressSnapshot) -> None:
+        progress(snapshot.percent)
+
+    try:
+        run_ffmpeg(args, duration, report, ctx.cancel, timeout=ctx.timeout_s, subject=ctx.name)
+    except MediaCancelled as exc:
+        raise JobCancelled() from exc
+    except MediaError as exc:
+        raise StepFailed(exc.error_type, public_message(exc, ctx.work)) from exc
+
+
+def _encode(ctx: StepContext, plan: OutputPlan, out: Path, progress: Progress, **window: float) -> None:
+    with atomic_output(out) as temp:
+        args = build_compress_args(ctx.source, temp, plan, **window)
+        _run(ctx, args, window.get("duration_s") or plan.duration_s, progress)
+        if not temp.exists() or temp.stat().st_size == 0:
+            raise StepFailed("empty_output", f"{ctx.name}: ffmpeg wrote nothing for {out.name}.")
+
+
+def _facts(out: Path, plan: OutputPlan | None = None) -> dict[str, Any]:
+    info = probe_media(out)
+    facts: dict[str, Any] = {"duration_s": info.duration_s, "format": info.format_name, "bit_rate": info.bit_rate}
+    if info.video is not None:
+        facts.update(width=info.video.width, height=info.video.height, video_codec=info.video.codec)
+        facts["fps"] = info.video.fps
+    if info.audio is not None:
+        facts.update(audio_codec=info.audio.codec, audio_channels=info.audio.channels)
+    if plan is not None:
+        facts["layout"] = plan.layout
+    return facts
+
+
+def _clip_preset(ctx: StepContext, quality: str | None) -> Preset:
+    if ctx.info.video is None:
+        # Audio-only source (seed 004 takes audio files): AAC clips in MP4.
+        return replace(get_preset("audio"), container="mp4")
+    return rendition_preset(quality or "720p", ctx.x264_preset)
+
+
+def make_rendition(ctx: StepContext, quality: str, out: Path, progress: Progress) -> dict[str, Any]:
+    plan = plan_output(rendition_preset(quality, ctx.x264_preset), ctx.info)
+    _encode(ctx, plan, out, progress)
+    return {"quality": quality, **_facts(out, plan)}
+
+
+def make_audio(ctx: StepContext, out: Path, progress: Progress) -> dict[str, Any]:
+    plan = plan_output(get_preset("audio"), ctx.info)
+    _encode(ctx, plan, out, progress)
+    return _facts(out)
+
+
+def clip_windows(duration_s: float, count: int) -> list[tuple[float, float]]:
+    """Seed 004's num_segments: the source cut into ``count`` equal, consecutive segments."""
+    length = duration_s / count
+    return [(round(i * length, 3), round(length, 3)) for i in range(count)]
+
+
+def make_clip(
+    ctx: StepContext, start_s: float, length_s: float, quality: str | None, out: Path, progress: Progress
+) -> dict[str, Any]:
+    plan = plan_output(_clip_preset(ctx, quality), ctx.info)
+    _encode(ctx, plan, out, progress, start_s=start_s, duration_s=length_s)
+    facts = _facts(out, plan)
+    if ctx.info.video is not None and "video_codec" not in facts:
+        raise StepFailed(
+            "no_video_frames",
+            f"{ctx.name}: the segment {start_s:.2f}-{start_s + length_s:.2f} s has no picture "
+            "(the video track ends before the file does).",
+        )
+    return {"start_s": start_s, "length_s": length_s, **facts}
+
+
+def thumbnail_times(duration_s: float, count: int) -> list[float]:
+    return [round(duration_s * (i + 0.5) / count, 3) for i in range(count)]
+
+
+def make_thumbnail(ctx: StepContext, at_s: float, out: Path, progress: Progress) -> dict[str, Any]:
+    plan = plan_output(thumbnail_preset(), ctx.info)
+    with atomic_output(out) as temp:
+        args = ["-ss", f"{at_s:.3f}", "-i", str(ctx.source), "-map", "0:v:0", "-frames:v", "1"]
+        args += ["-vf", f"scale={plan.width}:{plan.height}", "-q:v", "3", "-f", "image2", "-update", "1", str(temp)]
+        _run(ctx, args, None, progress)
+        if not temp.exists() or temp.stat().st_size == 0:
+            raise StepFailed(
+                "no_frame",
+                f"{ctx.name}: no picture at {at_s:.2f} s (the video track ends before the file does).",
+            )
+    return {"at_s": at_s, "width": plan.width, "height": plan.height}

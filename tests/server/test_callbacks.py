@@ -1,0 +1,202 @@
+"""--external-workers: no built-in worker runs; this test plays the worker elsewhere (seed 000's Lambda).
+
+It reads its work order, makes outputs with real ffmpeg, stores them in S3 and reports each step with
+signed callbacks. Forged, stale and unsigned calls are refused with 401 and change nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from app.core.media import find_ffmpeg, probe
+from app.server.signing import sign_headers
+from tests.server.test_jobs import upload
+from tests.server.test_processing import download, s3_client, unpack_and_verify_manifest
+from tests.server.test_seed_clients import wait_for_job
+from tests.support.files import make_clip
+from tests.support.servers import RunningServer, User, reeldrop_server
+
+SECRET = "test-worker-secret"  # what tests.support.servers gives every test server
+MARK = "made-by-the-test-worker"
+
+
+@pytest.fixture(scope="module")
+def external(s3_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    with reeldrop_server(s3_endpoint, tmp_path_factory.mktemp("external"), external_workers=True) as running:
+        yield running
+
+
+class PlayedWorker:
+    """A worker on "another machine": it knows the API's address, the bucket and the shared secret."""
+
+    def __init__(self, server: RunningServer, secret: str = SECRET) -> None:
+        self.server = server
+        self.secret = secret
+        self.s3 = s3_client(server.s3_endpoint)
+
+    def get(self, job_id: str) -> requests.Response:
+        path = f"/internal/job/{job_id}"
+        return requests.get(self.server.url + path, headers=sign_headers(self.secret, path.encode()), timeout=30)
+
+    def post(self, job_id: str, event: str, payload: dict, **sign: int) -> requests.Response:
+        body = json.dumps(payload).encode()
+        headers = {"Content-Type": "application/json", **sign_headers(self.secret, body, **sign)}
+        url = f"{self.server.url}/internal/job/{job_id}/{event}"
+        return requests.post(url, data=body, headers=headers, timeout=30)
+
+    def ffmpeg(self, *args: str) -> None:
+        argv = [find_ffmpeg().ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-y", *args]
+        subprocess.run(argv, check=True, timeout=60)
+
+    def put(self, path: Path, key: str) -> None:
+        self.s3.upload_file(str(path), self.server.services.config.bucket, key)
+
+
+def _create_job(user: User, tmp_path: Path, options: dict) -> dict:
+    data = upload(user, make_clip(tmp_path / "talk.mp4", seconds=2, size="320x240"))
+    return user.call("POST", "/api/jobs", json={"upload_id": data["upload_id"], "options": options}).json()
+
+
+def _snapshot(user: User, job_id: str) -> dict:
+    doc = user.call("GET", f"/api/jobs/{job_id}").json()
+    return {k: doc[k] for k in ("status", "progress", "items", "updated_at", "error")}
+
+
+def test_a_job_completes_from_the_callbacks_of_a_worker_elsewhere(external: RunningServer, tmp_path: Path) -> None:
+    user, worker = external.add_user(), PlayedWorker(external)
+    options = {"renditions": ["240p"], "audio": True, "clips": {"count": 0}, "thumbnails": 1}
+    job = _create_job(user, tmp_path, options)
+    job_id = job["job_id"]
+
+    order = worker.get(job_id)
+    assert order.status_code == 200, order.text
+    order = order.json()
+    assert order["status"] == "pending" and order["options"]["renditions"] == ["240p"]
+    targets = {i["item_id"]: i["target_key"] for i in order["items"]}
+    assert list(targets) == ["validate", "rendition_240p", "audio", "thumbnail_01", "metadata"]
+    assert targets["rendition_240p"] == f"videos/{job_id}/talk_240p.mp4"
+
+    # the work, done "elsewhere" with real ffmpeg
+    source = tmp_path / "source.mp4"
+    worker.s3.download_file(order["source"]["bucket"], order["source"]["s3_key"], str(source))
+    info = probe(source)
+    rendition, audio, meta = tmp_path / "r.mp4", tmp_path / "a.m4a", tmp_path / "m.json"
+    worker.ffmpeg("-i", str(source), "-vf", "scale=320:240", "-c:v", "libx264", "-preset", "ultrafast",
+                  "-c:a", "aac", "-metadata", f"comment={MARK}", str(rendition))  # fmt: skip
+    worker.ffmpeg("-i", str(source), "-vn", "-c:a", "aac", str(audio))
+    meta.write_text(json.dumps({"job_id": job_id, "made_by": MARK}))
+    worker.put(rendition, targets["rendition_240p"])
+    worker.put(audio, targets["audio"])
+    worker.put(meta, targets["metadata"])
+
+    validated = worker.post(
+        job_id, "video-complete", {"video_id": "validate", "metadata": {"duration_s": info.duration_s}}
+    )
+    assert validated.status_code == 200 and validated.json()["status"] == "processing"
+    done = {"video_id": "rendition_240p", "s3_key": targets["rendition_240p"], "metadata": {"kind": "rendition"}}
+    first = worker.post(job_id, "video-complete", done)
+    assert first.status_code == 200, first.text
+    before = _snapshot(user, job_id)
+    again = worker.post(job_id, "video-complete", done)  # a retried callback: same answer, no change
+    assert again.status_code == 200 and _snapshot(user, job_id) == before
+    assert worker.post(job_id, "video-complete", {"video_id": "audio", "s3_key": targets["audio"]}).status_code == 200
+    failed = {"video_id": "thumbnail_01", "error": "the GPU fell over", "error_type": "GpuCrashed"}
+    assert worker.post(job_id, "video-failed", failed).status_code == 200
+    assert _snapshot(user, job_id)["status"] == "processing"  # one step still open
+    last = {"video_id": "metadata", "s3_key": targets["metadata"], "transcript_length": 1500}
+    assert worker.post(job_id, "video-complete", last).status_code == 200
+
+    doc = wait_for_job(user, f"/api/jobs/{job_id}", timeout=60)
+    assert doc["status"] == "partial" and doc["progress"] == 100, doc
+    items = {i["item_id"]: i for i in doc["items"]}
+    assert items["rendition_240p"]["size"] == rendition.stat().st_size
+    assert items["thumbnail_01"]["error_type"] == "GpuCrashed"
+    assert items["metadata"]["metadata"] == {"transcript_length": 1500}
+
+    zip_path = tmp_path / "results.zip"
+    download(user, f"/api/jobs/{job_id}/results.zip", zip_path)
+    manifest = unpack_and_verify_manifest(zip_path, tmp_path / "out")
+    assert {e["name"] for e in manifest["entries"]} == {
+        "renditions/talk_240p.mp4",
+        "audio/talk.m4a",
+        "thumbnails/talk_thumb_01.jpg.error.txt",
+        "metadata.json",
+        "errors.json",
+    }
+    assert (tmp_path / "out" / "renditions" / "talk_240p.mp4").read_bytes() == rendition.read_bytes()
+    assert json.loads((tmp_path / "out" / "metadata.json").read_text())["made_by"] == MARK
+
+    # after the end: a replay is still answered the same, a different report is refused
+    assert worker.post(job_id, "video-complete", last).status_code == 200
+    late = worker.post(job_id, "video-failed", {"video_id": "audio", "error": "late", "error_type": "Late"})
+    assert late.status_code == 409 and late.json()["code"] == "job_finished"
+
+
+def test_forged_stale_and_unsigned_callbacks_get_401_and_change_nothing(
+    external: RunningServer, tmp_path: Path
+) -> None:
+    user = external.add_user()
+    job_id = _create_job(user, tmp_path, {"renditions": ["240p"], "clips": {"count": 0}, "thumbnails": 0})["job_id"]
+    before = _snapshot(user, job_id)
+    report = {"video_id": "validate"}
+    body = json.dumps(report).encode()
+    url = f"{external.url}/internal/job/{job_id}/video-complete"
+    now = int(time.time())
+
+    attempts = {
+        "unsigned": {},
+        "wrong secret": sign_headers("not-the-secret", body),
+        "stale": sign_headers(SECRET, body, timestamp=now - 301),
+        "from the future": sign_headers(SECRET, body, timestamp=now + 301),
+        "another body": sign_headers(SECRET, b'{"video_id": "audio"}'),
+        "not hex": {**sign_headers(SECRET, body), "X-ReelDrop-Signature": "md5=abc"},
+        "bad timestamp": {**sign_headers(SECRET, body), "X-ReelDrop-Timestamp": "yesterday"},
+    }
+    for name, headers in attempts.items():
+        answer = requests.post(url, data=body, headers={"Content-Type": "application/json", **headers}, timeout=30)
+        assert answer.status_code == 401, name
+        assert answer.json()["code"] == "bad_signature", name
+    unsigned_order = requests.get(f"{external.url}/internal/job/{job_id}", timeout=30)
+    assert unsigned_order.status_code == 401
+    replayed_path = sign_headers(SECRET, f"/internal/job/{'0' * 36}".encode())  # signed for another job
+    assert requests.get(f"{external.url}/internal/job/{job_id}", headers=replayed_path, timeout=30).status_code == 401
+    assert _snapshot(user, job_id) == before
+
+    worker = PlayedWorker(external)
+    outside = worker.post(job_id, "video-complete", {"video_id": "rendition_240p", "s3_key": "temp/other/file.mp4"})
+    assert outside.status_code == 422 and outside.json()["code"] == "s3_key_outside_job"
+    missing = {"video_id": "rendition_240p", "s3_key": f"videos/{job_id}/never-uploaded.mp4"}
+    answer = worker.post(job_id, "video-complete", missing)
+    assert answer.status_code == 409 and answer.json()["code"] == "output_missing"
+    assert worker.post(job_id, "video-complete", {"s3_key": None}).status_code == 422
+    assert worker.post("no-such-job", "video-complete", report).status_code == 404
+    assert _snapshot(user, job_id) == before
+
+
+def test_cancel_and_a_failed_validation_in_external_mode(external: RunningServer, tmp_path: Path) -> None:
+    user, worker = external.add_user(), PlayedWorker(external)
+    options = {"renditions": ["240p"], "clips": {"count": 0}, "thumbnails": 0}
+    cancelled = _create_job(user, tmp_path, options)["job_id"]
+    assert worker.post(cancelled, "video-complete", {"video_id": "validate"}).status_code == 200
+    assert user.call("POST", f"/api/jobs/{cancelled}/cancel").json()["status"] == "cancelled"
+    assert worker.get(cancelled).json()["cancel_requested"] is True
+    refused = worker.post(cancelled, "video-failed", {"video_id": "audio", "error": "x", "error_type": "X"})
+    assert refused.status_code == 409 and refused.json()["code"] == "job_cancelled"
+
+    failing = _create_job(user, tmp_path, options)["job_id"]
+    report = {"video_id": "validate", "error": "not a video", "error_type": "not_media"}
+    doc = worker.post(failing, "video-failed", report).json()
+    assert doc["status"] == "failed" and doc["error"] == "not a video"
+    assert {i["item_id"]: i["status"] for i in doc["items"]} == {
+        "validate": "failed",
+        "rendition_240p": "skipped",
+        "audio": "skipped",
+        "metadata": "skipped",
+    }
