@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,12 +104,13 @@ class BackendClient:
         if idempotent is None:
             idempotent = method in ("GET", "HEAD", "PUT", "DELETE")
         attempts = self._attempts if idempotent else 1
+        options: dict[str, Any] = {"sleep": self._sleep} if self._sleep else {}
         retrying = Retrying(
             stop=stop_after_attempt(attempts),
             wait=wait_random_exponential(multiplier=0.25, max=self._max_wait),
             retry=retry_if_exception(_retryable),
             reraise=True,
-            **({"sleep": self._sleep} if self._sleep else {}),
+            **options,
         )
         try:
             return retrying(self._once, method, path, **kw)
@@ -138,22 +139,29 @@ class BackendClient:
 
     # -- uploads ----------------------------------------------------------------------------------
     def presign(
-        self, filename: str, file_size: int, content_type: str | None = None, part_size: int | None = None
+        self,
+        filename: str,
+        file_size: int,
+        content_type: str | None = None,
+        part_size: int | None = None,
+        checksum_algorithm: str | None = None,
     ) -> dict[str, Any]:
+        """Start an upload. ``checksum_algorithm="CRC32C"`` makes S3 verify every multipart part."""
         body: dict[str, Any] = {"filename": filename, "file_size": file_size, "content_type": content_type}
         if part_size:
             body["part_size"] = part_size
+        if checksum_algorithm:
+            body["checksum_algorithm"] = checksum_algorithm
         return self.request("POST", "/api/upload/presigned-url", json=body)
 
-    def sign_parts(self, upload_id: str, parts: dict[int, str | None]) -> list[SignedPart]:
-        """Presigned PUT URLs for the given part numbers (value: base64 Content-MD5 to pin, or None)."""
+    def sign_parts(self, upload_id: str, parts: Mapping[int, str | Mapping[str, str] | None]) -> list[SignedPart]:
+        """Presigned PUT URLs for the given part numbers. Each value pins the part's checksum: a base64
+        Content-MD5 string, a mapping of fields (``{"checksum_crc32c": ...}``), or None. The answer's
+        headers are signed: send them exactly."""
         numbers = sorted(parts)
         signed: list[SignedPart] = []
         for start in range(0, len(numbers), 1000):  # the server signs at most 1,000 per call
-            batch = [
-                {"part_number": n, **({"content_md5": parts[n]} if parts[n] else {})}
-                for n in numbers[start : start + 1000]
-            ]
+            batch = [{"part_number": n, **_checksum_fields(parts[n])} for n in numbers[start : start + 1000]]
             answer = self.request("POST", f"/api/upload/{upload_id}/parts", json={"parts": batch}, idempotent=True)
             signed += [SignedPart(p["part_number"], p["url"], p.get("headers") or {}) for p in answer["parts"]]
         return signed
@@ -162,9 +170,20 @@ class BackendClient:
         return self.request("GET", f"/api/upload/{upload_id}/parts")
 
     def complete(
-        self, upload_id: str, parts: list[tuple[int, str]] | None = None, sha256: str | None = None
+        self,
+        upload_id: str,
+        parts: Sequence[tuple[int, str] | tuple[int, str, str | None]] | None = None,
+        sha256: str | None = None,
     ) -> dict[str, Any]:
-        body: dict[str, Any] = {"parts": [{"part_number": n, "etag": e} for n, e in parts or []]}
+        """Finish an upload: ``parts`` are (number, etag) or (number, etag, base64 CRC32C) for multipart
+        uploads, nothing for a presigned POST; ``sha256`` is the client's whole-file hash (hex)."""
+        listed = []
+        for part in parts or []:
+            entry: dict[str, Any] = {"part_number": part[0], "etag": part[1]}
+            if len(part) > 2 and part[2]:
+                entry["checksum_crc32c"] = part[2]
+            listed.append(entry)
+        body: dict[str, Any] = {"parts": listed}
         if sha256:
             body["sha256"] = sha256
         # the server answers a second complete of a finished upload with the same result
@@ -191,6 +210,14 @@ class BackendClient:
 
     def results_url(self, job_id: str) -> dict[str, Any]:
         return self.request("GET", f"/api/jobs/{job_id}/results/url")
+
+
+def _checksum_fields(value: str | Mapping[str, str] | None) -> dict[str, str]:
+    if not value:
+        return {}
+    if isinstance(value, str):
+        return {"content_md5": value}
+    return dict(value)
 
 
 def _error_from(answer: requests.Response) -> BackendError:

@@ -165,7 +165,7 @@ class Settings:
 
     profiles: tuple[Profile, ...] = (BUILTIN_PROFILE,)
     active_profile: str = EMBEDDED_PROFILE_NAME
-    default_preset: str = "balanced"
+    default_preset: str = "1080p"
     output_folder: Path = field(default_factory=paths.default_output_folder)
     concurrency: int = 4
     bandwidth_limit: int | None = None  # bytes per second; None = unlimited

@@ -39,7 +39,7 @@ __all__ = [
     "normalise_path",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS uploads (
@@ -54,7 +54,8 @@ CREATE TABLE IF NOT EXISTS uploads (
     error       TEXT,
     sha256      TEXT,
     created_at  REAL NOT NULL,
-    updated_at  REAL NOT NULL
+    updated_at  REAL NOT NULL,
+    backend     TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS uploads_by_path ON uploads (path, created_at);
 CREATE TABLE IF NOT EXISTS parts (
@@ -104,6 +105,8 @@ class JournalEntry:
     created_at: float
     updated_at: float
     parts: tuple[JournalPart, ...]
+    # Which backend holds the upload (its URL, or "embedded"): an upload id means nothing to another server.
+    backend: str = ""
 
     @property
     def finished_part_numbers(self) -> frozenset[int]:
@@ -151,6 +154,9 @@ class Journal:
             version = connection.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise JournalError(f"journal {db_path} was written by a newer ReelDrop (schema {version})")
+            if version == 1:
+                # Schema 1 had no backend column; its entries belong to "any backend" ("").
+                connection.execute("ALTER TABLE uploads ADD COLUMN backend TEXT NOT NULL DEFAULT ''")
             connection.executescript(_SCHEMA)
             connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except (sqlite3.Error, JournalError) as error:
@@ -189,14 +195,16 @@ class Journal:
         upload_id: str,
         s3_key: str,
         part_size: int,
+        backend: str = "",
     ) -> JournalEntry:
-        """Journal a new multipart upload of ``path``, taking its size, mtime and fingerprint now."""
+        """Journal a new upload of ``path``, taking its size, mtime and fingerprint now. ``part_size`` 0
+        marks a single presigned POST (nothing to resume part by part, but listed and cleaned up)."""
         real_path = normalise_path(path)
         stat = os.stat(real_path)
         print_ = fingerprint(real_path)
         now = self._now()
         try:
-            self._insert_upload(upload_id, real_path, stat, print_, s3_key, part_size, now)
+            self._insert_upload(upload_id, real_path, stat, print_, s3_key, part_size, now, backend)
         except sqlite3.IntegrityError as error:
             raise JournalError(f"upload {upload_id} is already in the journal") from error
         entry = self.get(upload_id)
@@ -212,13 +220,14 @@ class Journal:
         s3_key: str,
         part_size: int,
         now: float,
+        backend: str,
     ) -> None:
         with self._write():
             self._db.execute(
                 "INSERT INTO uploads (upload_id, path, size, mtime_ns, fingerprint, s3_key, part_size,"
-                " state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " state, created_at, updated_at, backend) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (upload_id, real_path, stat.st_size, stat.st_mtime_ns, print_, s3_key, part_size,
-                 UploadState.UPLOADING.value, now, now),
+                 UploadState.UPLOADING.value, now, now, backend),
             )  # fmt: skip
 
     def record_part(self, upload_id: str, part_number: int, *, etag: str, size: int, checksum: str) -> None:
@@ -257,13 +266,18 @@ class Journal:
             row = self._db.execute("SELECT * FROM uploads WHERE upload_id = ?", (upload_id,)).fetchone()
             return None if row is None else self._entry(row)
 
-    def find(self, path: str | os.PathLike[str], *, state: UploadState | None = None) -> JournalEntry | None:
-        """The newest entry for ``path`` (optionally only in ``state``), or None."""
+    def find(
+        self, path: str | os.PathLike[str], *, state: UploadState | None = None, backend: str | None = None
+    ) -> JournalEntry | None:
+        """The newest entry for ``path`` (optionally only in ``state``, only on ``backend``), or None."""
         query = "SELECT * FROM uploads WHERE path = ?"
         args: list[object] = [normalise_path(path)]
         if state is not None:
             query += " AND state = ?"
             args.append(UploadState(state).value)
+        if backend is not None:
+            query += " AND backend = ?"
+            args.append(backend)
         with self._lock:
             row = self._db.execute(query + " ORDER BY created_at DESC, rowid DESC LIMIT 1", args).fetchone()
             return None if row is None else self._entry(row)
@@ -321,6 +335,7 @@ class Journal:
             sha256,
             created,
             updated,
+            backend,
         ) = row
         parts = tuple(
             JournalPart(*part)
@@ -344,4 +359,5 @@ class Journal:
             created_at=created,
             updated_at=updated,
             parts=parts,
+            backend=backend,
         )

@@ -1,21 +1,15 @@
 """Part bodies for presigned PUTs, and the sequential pass that checksums the file.
 
-Checksum choice — Content-MD5, on purpose. The backend contract (API.md) presigns parts with an optional
-``content_md5``; S3 and every S3-compatible store (MinIO, R2, Ceph…) verify it and answer 400 BadDigest
-on a mismatch, so a byte corrupted in transit is caught server-side and that part alone is retried. CRC32C
-(``google-crc32c``/``crc32c`` are on PyPI) is faster, but only newer S3 APIs check
-``x-amz-checksum-crc32c`` and it would need its own signed header; MD5 in hashlib runs at several hundred
-MB/s per core, well above an upload link, and needs no extra dependency. A single part's S3 ETag is also
-its MD5 in hex, a free second check.
-
-Either header must be known *before* the body is sent, so each part is read twice: once by
-``FileScanner`` — one thread reading the file sequentially, which yields each part's MD5 in order (the
-engine presigns with it) and feeds the whole-file SHA-256 in the same pass, with no second pass and no
-buffering of out-of-order parts — and once by ``PartBody`` while sending. The second read usually comes
-from the page cache; the body recomputes the MD5 and refuses to send the last block if the file changed
-in between, so a changed file is reported as such instead of as a corrupt upload. On resume the scanner
-still reads the parts S3 already holds: that completes the SHA-256 and lets the engine compare their MD5
-with the journal.
+Checksums (see checksums.py): CRC32C by default, Content-MD5 for uploads created without an algorithm.
+Either header is signed into the presigned URL, so it must be known *before* the body is sent, and each
+part is read twice: once by ``FileScanner`` — one thread reading the file sequentially, which yields each
+part's checksum in order (the engine presigns with it) and feeds the whole-file SHA-256 in the same pass,
+with no second pass and no buffering of out-of-order parts — and once by ``PartBody`` while sending. The
+second read usually comes from the page cache (the engine keeps the scanner at most a few parts ahead of
+the senders); the body recomputes the checksum and refuses to send the last block if the file changed in
+between, so a changed file is reported as such instead of as a corrupt upload (S3 would answer BadDigest,
+which looks like a network fault). On resume the scanner still reads the parts S3 already holds: that
+completes the SHA-256 and lets the engine compare their checksums with the journal.
 
 ``PartBody`` has ``__len__`` and ``__iter__`` (no ``read``), so requests sends ``Content-Length`` (S3 needs
 it; chunked encoding is refused on presigned PUTs) and urllib3 passes our 1 MiB blocks straight to
@@ -25,61 +19,37 @@ flight, whatever the part size.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
+from app.core.transfer.checksums import ChecksumAlgorithm, PartChecksum, finish, new_checksum
 from app.core.transfer.control import TransferControl
 from app.core.transfer.planning import Part
 from app.core.transfer.stall import Activity
 from app.core.transfer.throttle import Throttle
 
+__all__ = [
+    "BLOCK_SIZE",
+    "ChecksumAlgorithm",
+    "FileScanner",
+    "PartBody",
+    "PartChecksum",
+    "SourceChangedError",
+    "checksum_range",
+]
+
 log = logging.getLogger(__name__)
 
 BLOCK_SIZE = 1024 * 1024
 MIN_PIECE = 16 * 1024
+MAX_PIECE = 256 * 1024
 
 
 class SourceChangedError(Exception):
     """The file on disk no longer matches what is being uploaded (truncated, rewritten)."""
-
-
-@dataclass(frozen=True, slots=True)
-class PartChecksum:
-    """MD5 of one part. ``content_md5`` is the header value; ``str()`` is the journal form."""
-
-    md5: bytes
-
-    @property
-    def content_md5(self) -> str:
-        return base64.b64encode(self.md5).decode("ascii")
-
-    @property
-    def hex(self) -> str:
-        return self.md5.hex()
-
-    def matches_etag(self, etag: str) -> bool:
-        """True if an S3 part ETag (quoted MD5 hex) is this checksum."""
-        return etag.strip().strip('"').lower() == self.hex
-
-    def __str__(self) -> str:
-        return "md5:" + self.content_md5
-
-    @classmethod
-    def parse(cls, text: str) -> PartChecksum:
-        algorithm, _, value = text.partition(":")
-        if algorithm != "md5" or not value:
-            raise ValueError(f"not a part checksum: {text!r}")
-        return cls(base64.b64decode(value))
-
-
-def _md5() -> hashlib._Hash:
-    # MD5 here is an integrity check S3 asks for, not security.
-    return hashlib.md5(usedforsecurity=False)
 
 
 def _read_exact(handle: BinaryIO, path: str, offset: int, size: int) -> bytes:
@@ -92,7 +62,7 @@ def _read_exact(handle: BinaryIO, path: str, offset: int, size: int) -> bytes:
 
 
 class FileScanner:
-    """One sequential read of the file: each part's MD5, in part order, plus the whole-file SHA-256."""
+    """One sequential read of the file: each part's checksum, in part order, plus the whole-file SHA-256."""
 
     def __init__(
         self,
@@ -101,8 +71,10 @@ class FileScanner:
         *,
         block_size: int = BLOCK_SIZE,
         control: TransferControl | None = None,
+        algorithm: ChecksumAlgorithm | str = ChecksumAlgorithm.CRC32C,
     ) -> None:
         self.path = os.fspath(path)
+        self.algorithm = ChecksumAlgorithm(algorithm)
         self._parts = tuple(parts)
         self._block_size = block_size
         self._control = control
@@ -127,7 +99,7 @@ class FileScanner:
             if actual != self.size:
                 raise SourceChangedError(f"{self.path} is {actual} bytes now, {self.size} were planned")
             for part in self._parts:
-                digest = _md5()
+                digest = new_checksum(self.algorithm)
                 remaining = part.length
                 while remaining:
                     if self._control is not None:
@@ -137,15 +109,20 @@ class FileScanner:
                     digest.update(block)
                     self._sha256.update(block)
                     remaining -= len(block)
-                yield part, PartChecksum(digest.digest())
+                yield part, finish(digest, self.algorithm)
         self._done = True
 
 
 def checksum_range(
-    path: str | os.PathLike[str], offset: int, length: int, *, block_size: int = BLOCK_SIZE
+    path: str | os.PathLike[str],
+    offset: int,
+    length: int,
+    *,
+    block_size: int = BLOCK_SIZE,
+    algorithm: ChecksumAlgorithm | str = ChecksumAlgorithm.CRC32C,
 ) -> PartChecksum:
-    """MD5 of one byte range (for a single part re-checked outside the sequential scan)."""
-    digest, name = _md5(), os.fspath(path)
+    """The checksum of one byte range (for a single part re-checked outside the sequential scan)."""
+    digest, name = new_checksum(algorithm), os.fspath(path)
     with open(name, "rb") as handle:
         handle.seek(offset)
         remaining = length
@@ -153,12 +130,16 @@ def checksum_range(
             block = _read_exact(handle, name, offset + length - remaining, min(block_size, remaining))
             digest.update(block)
             remaining -= len(block)
-    return PartChecksum(digest.digest())
+    return finish(digest, algorithm)
 
 
 class PartBody:
     """A requests body streaming ``length`` bytes of ``path`` from ``offset``. Single use: build a new
-    one for every attempt (and roll back the progress of the failed one)."""
+    one for every attempt (and roll back the progress of the failed one).
+
+    The body checksums what it sends with ``expected``'s algorithm (else ``algorithm``); ``also_hash`` (any
+    object with ``update``, e.g. a hashlib SHA-256) is fed every block too, for a whole-file hash taken
+    while sending (the presigned POST path has no separate scan)."""
 
     def __init__(
         self,
@@ -172,6 +153,8 @@ class PartBody:
         control: TransferControl | None = None,
         activity: Activity | None = None,
         expected: PartChecksum | None = None,
+        algorithm: ChecksumAlgorithm | str = ChecksumAlgorithm.CRC32C,
+        also_hash: Any | None = None,
     ) -> None:
         if offset < 0 or length < 0 or block_size <= 0:
             raise ValueError("offset and length must not be negative; block_size must be positive")
@@ -184,6 +167,8 @@ class PartBody:
         self._control = control
         self._activity = activity
         self._expected = expected
+        self.algorithm = expected.algorithm if expected is not None else ChecksumAlgorithm(algorithm)
+        self._also_hash = also_hash
         self._started = False
         self.bytes_sent = 0
         self.checksum: PartChecksum | None = None
@@ -195,7 +180,7 @@ class PartBody:
     def __len__(self) -> int:
         return self.length
 
-    def __iter__(self) -> Iterator[bytes]:
+    def __iter__(self) -> Iterator[bytes | memoryview]:
         if self._started:
             raise RuntimeError(f"part body of {self.path} at offset {self.offset} was already sent once")
         self._started = True
@@ -219,19 +204,23 @@ class PartBody:
         if not granted and self._control is not None:
             self._control.raise_if_stopped()
 
-    def _pieces(self, block: bytes) -> Iterator[bytes]:
-        """The block itself, or, under a bandwidth limit whose bucket is smaller than a block, slices
-        of about one bucket: a 1 MiB burst then a long silence would look like a stall to S3 and to us."""
+    def _pieces(self, block: bytes) -> Iterator[bytes | memoryview]:
+        """Slices of at most MAX_PIECE (or, under a bandwidth limit whose bucket is smaller, about one
+        bucket), as memoryviews: no copies. Why slices: Python's ``sendall`` timeout (the stall guard)
+        bounds the *whole* call, so one 1 MiB send on a link giving this connection 30 KB/s (a 1 Mbit/s
+        uplink shared by 4 connections) would time out though bytes were moving; and under a low limit
+        a 1 MiB burst then a long silence would look like a stall to S3 and to us."""
         capacity = 0.0 if self._throttle is None else self._throttle.capacity
-        if not capacity or capacity >= len(block):
+        size = MAX_PIECE if not capacity else max(MIN_PIECE, min(int(capacity), MAX_PIECE))
+        if size >= len(block):
             yield block
             return
-        size = max(MIN_PIECE, int(capacity))
+        view = memoryview(block)
         for start in range(0, len(block), size):
-            yield block[start : start + size]
+            yield view[start : start + size]
 
-    def _blocks(self) -> Iterator[bytes]:
-        digest = _md5()
+    def _blocks(self) -> Iterator[bytes | memoryview]:
+        digest = new_checksum(self.algorithm)
         if self._activity is not None:
             self._activity.touch()
         with open(self.path, "rb") as handle:
@@ -242,8 +231,10 @@ class PartBody:
                 offset = self.offset + self.length - remaining
                 block = _read_exact(handle, self.path, offset, min(self._block_size, remaining))
                 digest.update(block)
+                if self._also_hash is not None:
+                    self._also_hash.update(block)
                 remaining -= len(block)
-                if not remaining and self._expected is not None and digest.digest() != self._expected.md5:
+                if not remaining and self._expected is not None and digest.digest() != self._expected.digest:
                     # Checked before the last block leaves: S3 would answer BadDigest, which looks like
                     # a network fault and would be retried in vain.
                     raise SourceChangedError(
@@ -260,6 +251,6 @@ class PartBody:
                         self._on_bytes(len(piece))
                     if self._activity is not None:
                         self._activity.touch()
-        self.checksum = PartChecksum(digest.digest())
+        self.checksum = finish(digest, self.algorithm)
         if self._activity is not None:
             self._activity.finish()

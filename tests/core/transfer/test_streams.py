@@ -1,20 +1,24 @@
 from __future__ import annotations
 
+import base64
 import hashlib
 import math
 import os
 import tracemalloc
 from pathlib import Path
 
+import google_crc32c
 import pytest
 import requests
 
+from app.core.transfer.checksums import ChecksumAlgorithm
 from app.core.transfer.control import TransferCancelled, TransferControl, TransferPaused
 from app.core.transfer.planning import split
 from app.core.transfer.progress import ProgressTracker
 from app.core.transfer.retry import BackoffPolicy, FailureKind, classify
 from app.core.transfer.streams import (
     BLOCK_SIZE,
+    MAX_PIECE,
     FileScanner,
     PartBody,
     PartChecksum,
@@ -53,18 +57,31 @@ def md5(data: bytes) -> PartChecksum:
     return PartChecksum(hashlib.md5(data).digest())
 
 
-def test_scanner_gives_each_part_md5_in_order_and_the_whole_file_sha256(video: Path):
+def crc32c(data: bytes) -> PartChecksum:
+    return PartChecksum(google_crc32c.value(data).to_bytes(4, "big"), ChecksumAlgorithm.CRC32C)
+
+
+@pytest.mark.parametrize("algorithm, reference", [("crc32c", crc32c), ("md5", md5)])
+def test_scanner_gives_each_part_checksum_in_order_and_the_whole_file_sha256(video: Path, algorithm, reference):
     data = video.read_bytes()
     plan = split(len(data), 5 * MiB)
-    scanner = FileScanner(video, plan.parts, block_size=256 * KiB)
+    scanner = FileScanner(video, plan.parts, block_size=256 * KiB, algorithm=algorithm)
     with pytest.raises(RuntimeError):
         scanner.sha256_hex  # noqa: B018 - not known before the scan ran
     results = list(scanner)
     assert [part.number for part, _ in results] == [1, 2, 3]
     for part, checksum in results:
-        assert checksum == md5(data[part.offset : part.end])
-        assert checksum == checksum_range(video, part.offset, part.length)
+        assert checksum == reference(data[part.offset : part.end])
+        assert checksum == checksum_range(video, part.offset, part.length, algorithm=algorithm)
     assert scanner.sha256_hex == hashlib.sha256(data).hexdigest()
+
+
+def test_scanner_defaults_to_crc32c_which_s3_verifies_cheaply(video: Path):
+    data = video.read_bytes()
+    (_part, checksum), *_ = FileScanner(video, split(len(data), 5 * MiB).parts)
+    assert checksum.algorithm is ChecksumAlgorithm.CRC32C
+    assert checksum == crc32c(data[: 5 * MiB])
+    assert checksum.sign_fields == {"checksum_crc32c": checksum.base64} and checksum.crc32c == checksum.base64
 
 
 def test_scanner_refuses_a_file_whose_size_changed_and_gaps_in_parts(video: Path):
@@ -85,11 +102,20 @@ def test_checksum_forms():
     assert checksum.matches_etag('"5d41402abc4b2a76b9719d911017c592"')
     with pytest.raises(ValueError):
         PartChecksum.parse("crc32c:abc")
+    with pytest.raises(ValueError):
+        PartChecksum.parse("sha1:AAAAAA==")
+    assert checksum.sign_fields == {"content_md5": "XUFAKrxLKna5cZ2REBfFkg=="} and checksum.crc32c is None
+    crc = crc32c(b"hello")
+    assert str(crc) == "crc32c:mnG7TA==" and PartChecksum.parse(str(crc)) == crc
+    assert crc.base64 == base64.b64encode(google_crc32c.value(b"hello").to_bytes(4, "big")).decode()
+    assert not crc.matches_etag('"5d41402abc4b2a76b9719d911017c592"')
+    with pytest.raises(ValueError):
+        crc.content_md5  # noqa: B018 - an MD5 header cannot be made from a CRC
 
 
 def test_body_is_sent_with_content_length_not_chunked(video: Path, server: RecordingServer):
     data = video.read_bytes()
-    body = PartBody(video, 5 * MiB, 5 * MiB, block_size=MiB)
+    body = PartBody(video, 5 * MiB, 5 * MiB, block_size=MiB, algorithm="md5")
     headers = {"Content-MD5": md5(data[5 * MiB : 10 * MiB]).content_md5}
     response = requests.put(server.url + "/bucket/key?partNumber=2", data=body, headers=headers, timeout=30)
     assert response.status_code == 200
@@ -163,7 +189,7 @@ def test_a_low_limit_sends_a_block_in_bucket_sized_pieces(video: Path):
     assert b"".join(body) == video.read_bytes()[: 256 * KiB + 5]
     assert sizes == [16 * KiB] * 16 + [5]
     assert clock.now() - start == pytest.approx((256 * KiB + 5) / (64 * KiB), abs=1e-6)
-    assert body.checksum == md5(video.read_bytes()[: 256 * KiB + 5])
+    assert body.checksum == crc32c(video.read_bytes()[: 256 * KiB + 5])
 
 
 def test_cancel_stops_the_request_mid_body(video: Path, server: RecordingServer):
@@ -201,10 +227,9 @@ def test_a_file_changed_after_checksumming_is_caught_before_the_last_block(video
         handle.seek(2 * MiB + 7)
         handle.write(b"edited")
     body = PartBody(video, 0, 3 * MiB, block_size=MiB, expected=expected)
-    blocks = iter(body)
-    next(blocks), next(blocks)
     with pytest.raises(SourceChangedError, match=r"clip\.mp4 changed while uploading"):
-        next(blocks)
+        for _piece in body:
+            pass
     assert body.bytes_sent == 2 * MiB  # the last block never left
 
 
@@ -276,3 +301,10 @@ def test_a_stalled_connection_fails_within_the_send_timeout_and_is_retryable(tmp
     assert classify(stalled.value).kind is FailureKind.RETRY
     assert body.bytes_sent < 64 * MiB
     assert math.isfinite(body.bytes_sent)
+
+
+def test_pieces_are_small_views_so_a_slow_link_never_times_out_a_whole_block(video: Path):
+    pieces = list(PartBody(video, 0, 2 * MiB + 5, block_size=MiB))
+    assert [len(piece) for piece in pieces] == [MAX_PIECE] * 8 + [5]
+    assert all(isinstance(piece, memoryview) for piece in pieces[:-1])
+    assert b"".join(pieces) == video.read_bytes()[: 2 * MiB + 5]

@@ -1,0 +1,75 @@
+"""`reeldrop jobs` lists the account's processing jobs; `reeldrop download JOB_ID [DIR]` fetches results."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from app.commands.common import error, human_bytes
+from app.connect import NotSignedIn, connect
+from app.core import paths
+from app.core.api import BackendError
+from app.core.results import download_results
+from app.core.results_extract import extract_results
+from app.core.results_types import ResultsDownloadError
+from app.core.results_zipcheck import ZipExtractError
+from app.core.settings import SettingsError, load_settings
+
+
+def add_parsers(commands: argparse._SubParsersAction) -> None:
+    jobs = commands.add_parser("jobs", help="list your processing jobs, newest first")
+    jobs.add_argument("--server", metavar="URL")
+    jobs.add_argument("--limit", type=int, default=20, metavar="N")
+    jobs.add_argument("--json", action="store_true")
+    jobs.set_defaults(run=list_jobs)
+    download = commands.add_parser("download", help="download and unpack a finished job's results")
+    download.add_argument("job_id", metavar="JOB_ID")
+    download.add_argument("folder", nargs="?", type=Path, metavar="DIR", help="default: the settings' output folder")
+    download.add_argument("--server", metavar="URL")
+    download.set_defaults(run=download_job)
+
+
+def list_jobs(args: argparse.Namespace) -> int:
+    try:
+        with connect(args.server, settings=load_settings()) as connection:
+            page = connection.client.jobs(limit=max(1, min(args.limit, 100)))
+    except (NotSignedIn, SettingsError, BackendError) as exc:
+        error(getattr(exc, "detail", str(exc)))
+        return 1
+    if args.json:
+        print(json.dumps(page["jobs"], indent=2))
+        return 0
+    if not page["jobs"]:
+        print("no jobs yet")
+        return 0
+    print(f"{'JOB':36}  {'STATUS':10}  {'DONE':>4}  {'RESULTS':>10}  CREATED")
+    for job in page["jobs"]:
+        size = human_bytes(job["result"]["zip_size"]) if job.get("result") else "-"
+        print(f"{job['job_id']:36}  {job['status']:10}  {job['progress']:3d}%  {size:>10}  {job['created_at']}")
+    if page["total"] > len(page["jobs"]):
+        print(f"… {page['total'] - len(page['jobs'])} older jobs (use --limit)")
+    return 0
+
+
+def download_job(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    folder = (args.folder or settings.output_folder).expanduser().absolute()
+    zip_path = paths.app_paths().cache / "results" / f"{args.job_id}.zip"
+    zip_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with connect(args.server, settings=settings) as connection:
+            fetched = download_results(connection.client, args.job_id, zip_path)
+        unpacked = extract_results(fetched.path, folder / args.job_id, overwrite=True)
+    except (NotSignedIn, SettingsError) as exc:
+        error(str(exc))
+        return 1
+    except BackendError as exc:
+        error(f"job {args.job_id}: {exc.detail}")
+        return 1
+    except (ResultsDownloadError, ZipExtractError, OSError) as exc:
+        error(f"job {args.job_id}: {exc}")
+        return 1
+    zip_path.unlink(missing_ok=True)
+    print(f"{len(unpacked.files)} files ({human_bytes(unpacked.total_bytes)}) in {unpacked.folder}")
+    return 0

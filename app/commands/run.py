@@ -1,0 +1,144 @@
+"""`reeldrop run FILE… --preset 720p [--download DIR]`: compress, upload, process, fetch the results.
+
+Every stage is journaled: run the same command again after a quit or a crash and each file continues
+where it stopped (no re-encode of an intact compressed file, no re-upload of stored parts, no
+re-download of received bytes). Exit status: 0 when every file ended Done, 1 otherwise, 2 for bad
+options, 130 on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+
+from app.commands.common import error, human_bytes
+from app.connect import NotSignedIn, connect
+from app.core import paths
+from app.core.api import AuthRequired, BackendError
+from app.core.media.presets import PresetError, default_catalog
+from app.core.pipeline import Pipeline, open_pipeline
+from app.core.pipeline_types import ItemSnapshot, Stage
+from app.core.settings import SettingsError, load_settings
+
+REFRESH_SECONDS = 0.5
+EXIT_INTERRUPTED = 130
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("run", help="compress, upload and process files, then download the results")
+    parser.add_argument("files", nargs="+", metavar="FILE", help="video or audio files, or folders of them")
+    parser.add_argument("--preset", help=f"one of {', '.join(default_catalog().names())} (default: settings)")
+    parser.add_argument("--download", metavar="DIR", type=Path, help="results folder (default: settings)")
+    parser.add_argument("--server", metavar="URL", help="backend URL (default: REELDROP_SERVER or the profile)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per file when it ends")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    preset = args.preset or settings.default_preset
+    try:
+        default_catalog().get(preset)
+    except PresetError as exc:
+        error(str(exc))
+        return 2
+    if args.download is not None:
+        settings = settings.with_changes(output_folder=args.download.expanduser().absolute())
+    try:
+        connection = connect(args.server, settings=settings)
+    except (NotSignedIn, SettingsError) as exc:
+        error(str(exc))
+        return 2 if isinstance(exc, SettingsError) else 1
+    with connection:
+        try:
+            connection.client.me()
+        except (AuthRequired, BackendError) as exc:
+            error(f"{connection.target.describe()}: {exc.detail}")
+            return 1
+        pipeline = open_pipeline(
+            connection.client, settings.with_changes(start_on_add=True), paths.app_paths(), connection.backend_id
+        )
+        try:
+            ids = queue_files(pipeline, [Path(f) for f in args.files], preset)
+            return _follow(pipeline, ids, args.json)
+        except KeyboardInterrupt:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            print("reeldrop: interrupted; run the same command again to continue", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        finally:
+            pipeline.shutdown()
+
+
+def queue_files(pipeline: Pipeline, files: list[Path], preset: str) -> list[str]:
+    """Continue the unfinished items these files already have in the queue; add the others."""
+    unfinished = {
+        (record.source, record.preset): record.item_id
+        for record in pipeline.records()
+        if record.stage_enum is not Stage.DONE
+    }
+    ids, fresh = [], []
+    for path in files:
+        item_id = unfinished.get((str(path.absolute()), preset))
+        if item_id is None:
+            fresh.append(path.absolute())
+        else:
+            pipeline.continue_item(item_id)
+            ids.append(item_id)
+    return ids + pipeline.add(fresh, preset=preset)
+
+
+def _follow(pipeline: Pipeline, ids: list[str], as_json: bool) -> int:
+    reported: set[str] = set()
+    last_line: dict[str, str] = {}
+    while len(reported) < len(ids):
+        by_id = {snap.item_id: snap for snap in pipeline.snapshot()}
+        for item_id in ids:
+            snap = by_id[item_id]
+            if item_id in reported:
+                continue
+            if snap.stage.finished or snap.stage is Stage.PAUSED:
+                reported.add(item_id)
+                _report(snap, as_json)
+            elif not as_json:
+                line = _status_line(snap)
+                if line != last_line.get(item_id):
+                    last_line[item_id] = line
+                    print(line, file=sys.stderr, flush=True)
+        time.sleep(REFRESH_SECONDS)
+    finals = [s for s in pipeline.snapshot() if s.item_id in ids]
+    return 0 if all(s.stage is Stage.DONE for s in finals) else 1
+
+
+def _status_line(snap: ItemSnapshot) -> str:
+    percent = f"{snap.stage_fraction * 100:3.0f}%"
+    rate = f" {human_bytes(snap.rate)}/s" if snap.rate else ""
+    eta = f" ~{snap.eta:.0f}s left" if snap.eta is not None else ""
+    return f"{snap.source.name}: {snap.stage.label} {percent}{rate}{eta}"
+
+
+def _report(snap: ItemSnapshot, as_json: bool) -> None:
+    if as_json:
+        record = {
+            "path": str(snap.source),
+            "stage": snap.stage.value,
+            "preset": snap.preset,
+            "size_before": snap.size_before,
+            "size_after": snap.size_after,
+            "encoder": snap.encoder,
+            "job_id": snap.job_id,
+            "results_dir": str(snap.results_dir) if snap.results_dir else None,
+            "error": snap.error,
+            "error_type": snap.error_type,
+        }
+        print(json.dumps(record), flush=True)
+    elif snap.stage is Stage.DONE:
+        sizes = ""
+        if snap.size_before and snap.size_after:
+            sizes = f" ({human_bytes(snap.size_before)} -> {human_bytes(snap.size_after)})"
+        print(f"done {snap.source.name}{sizes}: results in {snap.results_dir}", flush=True)
+    else:
+        print(f"reeldrop: error: {snap.error or snap.source.name + ': ' + snap.stage.label}", file=sys.stderr)

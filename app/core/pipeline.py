@@ -1,0 +1,347 @@
+"""One dropped file through every stage: compress -> upload -> job -> poll -> results ZIP -> extract.
+
+Each item is driven by one thread from a small pool; stage boundaries are journaled in PipelineStore, so
+a quit or a crash continues each item where it stopped (the upload engine's own journal makes the upload
+stage resume at the part level, the results download resumes by byte range). The GUI and the CLI use only
+the PipelineControl surface and immutable snapshots.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from app.core.api import BackendClient
+from app.core.media.presets import default_catalog
+from app.core.paths import AppPaths
+from app.core.pipeline_live import ItemCancelled, ItemPaused, LiveItem, StageProgress
+from app.core.pipeline_stages import StageFailed, StageRunner, expand_sources, refuse_reason
+from app.core.pipeline_store import ItemRecord, PipelineStore
+from app.core.pipeline_types import ItemSnapshot, QueueTotals, Stage
+from app.core.settings import Settings
+from app.core.transfer.engine import UploadEngine
+from app.core.transfer.journal import Journal
+
+log = logging.getLogger(__name__)
+
+# How much of one honest progress bar each stage fills.
+_WEIGHTS = {
+    Stage.COMPRESSING: (0.0, 0.40),
+    Stage.UPLOADING: (0.40, 0.40),
+    Stage.PROCESSING: (0.80, 0.12),
+    Stage.DOWNLOADING: (0.92, 0.08),
+}
+_ORDER = [Stage.COMPRESSING, Stage.UPLOADING, Stage.PROCESSING, Stage.DOWNLOADING, Stage.DONE]
+
+
+class Pipeline:
+    def __init__(
+        self,
+        runner: StageRunner,
+        store: PipelineStore,
+        *,
+        default_preset: str,
+        output_dir: Path,
+        max_active: int = 4,
+        autostart: bool = True,
+        on_change: Callable[[str], None] | None = None,
+    ) -> None:
+        self._runner = runner
+        self._store = store
+        self.default_preset = default_preset
+        self.output_dir = output_dir
+        self.autostart = autostart
+        self._on_change = on_change
+        self._lock = threading.Lock()
+        self._live: dict[str, LiveItem] = {}
+        self._records: dict[str, ItemRecord] = {r.item_id: r for r in store.all()}
+        self._drivers = ThreadPoolExecutor(max_workers=max_active, thread_name_prefix="reeldrop-item")
+        self._closed = False
+
+    # -- life cycle -------------------------------------------------------------------------------
+    def resume_unfinished(self) -> list[str]:
+        """After a launch: continue every item that was working when the app quit or crashed."""
+        resumed = []
+        for record in list(self._records.values()):
+            stage = record.stage_enum
+            if stage in (Stage.COMPRESSING, Stage.UPLOADING, Stage.PROCESSING, Stage.DOWNLOADING) or (
+                stage is Stage.WAITING and self.autostart
+            ):
+                self._launch(record.item_id)
+                resumed.append(record.item_id)
+        return resumed
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop driving items; their journaled stages stay as they are so the next launch resumes them."""
+        with self._lock:
+            self._closed = True
+            lives = list(self._live.values())
+        for live in lives:
+            live.shutting_down = True
+            live.request_pause()
+        self._drivers.shutdown(wait=wait, cancel_futures=True)
+        self._runner.close()
+
+    # -- PipelineControl --------------------------------------------------------------------------
+    def add(self, paths: Sequence[Path], preset: str | None = None, output_dir: Path | None = None) -> list[str]:
+        preset = preset or self.default_preset
+        default_catalog().get(preset)  # an unknown preset is the caller's bug: fail loudly here
+        ids = []
+        for source in expand_sources(paths):
+            reason = refuse_reason(source)
+            if reason is not None:
+                record = self._store.add(
+                    source, preset, output_dir or self.output_dir, Stage.FAILED, error=reason[1], error_type=reason[0]
+                )
+            else:
+                size = source.stat().st_size
+                record = self._store.add(source, preset, output_dir or self.output_dir, size_before=size)
+            with self._lock:
+                self._records[record.item_id] = record
+            ids.append(record.item_id)
+            if reason is None and self.autostart:
+                self._launch(record.item_id)
+            self._changed(record.item_id)
+        return ids
+
+    def start(self, item_id: str) -> None:
+        record = self._record(item_id)
+        if record.stage_enum is Stage.WAITING:
+            self._launch(item_id)
+
+    def pause(self, item_id: str) -> None:
+        with self._lock:
+            live = self._live.get(item_id)
+        if live is not None:
+            live.request_pause()
+        elif self._record(item_id).stage_enum is Stage.WAITING:
+            self._save(item_id, stage=Stage.PAUSED, paused_stage=Stage.WAITING)
+
+    def resume(self, item_id: str) -> None:
+        record = self._record(item_id)
+        if record.stage_enum is Stage.PAUSED:
+            self._save(item_id, stage=Stage(record.paused_stage or Stage.WAITING.value), paused_stage=None)
+            self._launch(item_id)
+
+    def cancel(self, item_id: str) -> None:
+        with self._lock:
+            live = self._live.get(item_id)
+        if live is not None:
+            live.request_cancel()
+            return
+        record = self._record(item_id)
+        if not record.stage_enum.finished:
+            self._runner.discard(record)
+            self._save(item_id, stage=Stage.CANCELLED, paused_stage=None)
+
+    def retry(self, item_id: str) -> None:
+        record = self._record(item_id)
+        if record.stage_enum not in (Stage.FAILED, Stage.CANCELLED):
+            return
+        reason = refuse_reason(Path(record.source))
+        if reason is not None:
+            self._save(item_id, error=reason[1], error_type=reason[0])
+            return
+        # Start again at the first stage whose result is missing; what was done is kept.
+        self._save(item_id, stage=self._runner.first_missing_stage(record), error=None, error_type=None)
+        self._launch(item_id)
+
+    def remove(self, item_id: str) -> None:
+        with self._lock:
+            live = self._live.get(item_id)
+        if live is not None:
+            live.request_cancel()
+            live.remove_when_done = True
+            return
+        record = self._record(item_id)
+        if not record.stage_enum.finished:
+            self._runner.discard(record)
+        self._store.remove(item_id)
+        with self._lock:
+            self._records.pop(item_id, None)
+        self._changed(item_id)
+
+    def set_preset(self, item_id: str, preset: str) -> None:
+        default_catalog().get(preset)
+        record = self._record(item_id)
+        if record.stage_enum in (Stage.WAITING, Stage.PAUSED) and not record.compressed_path:
+            self._save(item_id, preset=preset)
+
+    def snapshot(self) -> list[ItemSnapshot]:
+        with self._lock:
+            records = sorted(self._records.values(), key=lambda r: r.position)
+            lives = dict(self._live)
+        return [self._snapshot_of(r, lives.get(r.item_id)) for r in records]
+
+    def totals(self) -> QueueTotals:
+        items = self.snapshot()
+        active = [i for i in items if i.stage in _WEIGHTS]
+        sized = [i for i in items if i.size_before]
+        total = sum(i.size_before or 0 for i in sized)
+        done = sum(int((i.size_before or 0) * i.overall_fraction) for i in sized)
+        etas = [i.eta for i in active if i.eta is not None]
+        rates = [i.rate for i in active if i.rate and i.stage is Stage.UPLOADING]
+        return QueueTotals(
+            items=len(items),
+            active=len(active),
+            done=sum(1 for i in items if i.stage is Stage.DONE),
+            failed=sum(1 for i in items if i.stage is Stage.FAILED),
+            bytes_done=done,
+            bytes_total=total,
+            rate=sum(rates) if rates else None,
+            eta=max(etas) if etas else None,
+        )
+
+    def record(self, item_id: str) -> ItemRecord:
+        return self._record(item_id)
+
+    def records(self) -> list[ItemRecord]:
+        with self._lock:
+            return sorted(self._records.values(), key=lambda r: r.position)
+
+    def continue_item(self, item_id: str) -> None:
+        """Go on with an item from wherever it stands: running stages resume, paused ones resume, failed or
+        cancelled ones are retried from the first stage whose result is missing."""
+        stage = self._record(item_id).stage_enum
+        if stage is Stage.PAUSED:
+            self.resume(item_id)
+        elif stage in (Stage.FAILED, Stage.CANCELLED):
+            self.retry(item_id)
+        elif not stage.finished:
+            self._launch(item_id)
+
+    # -- driving ----------------------------------------------------------------------------------
+    def _launch(self, item_id: str) -> None:
+        with self._lock:
+            if self._closed or item_id in self._live:
+                return
+            live = LiveItem()
+            self._live[item_id] = live
+        self._drivers.submit(self._drive, item_id, live)
+
+    def _drive(self, item_id: str, live: LiveItem) -> None:
+        try:
+            record = self._record(item_id)
+            if record.stage_enum is Stage.WAITING:
+                record = self._save(item_id, stage=Stage.COMPRESSING)
+            while record.stage_enum in _WEIGHTS:
+                live.check()
+                stage = record.stage_enum
+                changes = self._runner.run(stage, record, live)
+                live.set_progress_source(None)
+                live.clear_stop_hooks()
+                next_stage = _ORDER[_ORDER.index(stage) + 1]
+                record = self._save(item_id, stage=next_stage, **changes)
+        except ItemPaused:
+            if not live.shutting_down:
+                self._save(item_id, stage=Stage.PAUSED, paused_stage=self._record(item_id).stage_enum)
+        except ItemCancelled:
+            self._runner.discard(self._record(item_id))
+            self._save(item_id, stage=Stage.CANCELLED, paused_stage=None)
+        except StageFailed as exc:
+            log.warning("%s: %s", Path(self._record(item_id).source).name, exc)
+            self._save(item_id, stage=Stage.FAILED, error=str(exc), error_type=exc.error_type, **exc.changes)
+        except Exception as exc:  # a bug must fail one item, never the queue
+            log.exception("item %s failed unexpectedly", item_id)
+            self._save(item_id, stage=Stage.FAILED, error=f"Unexpected error: {exc}", error_type="internal")
+        finally:
+            with self._lock:
+                self._live.pop(item_id, None)
+            if live.remove_when_done:
+                self.remove(item_id)
+
+    # -- helpers ----------------------------------------------------------------------------------
+    def _record(self, item_id: str) -> ItemRecord:
+        with self._lock:
+            record = self._records.get(item_id)
+        if record is None:
+            raise KeyError(f"no queued item {item_id}")
+        return record
+
+    def _save(self, item_id: str, **changes: object) -> ItemRecord:
+        record = self._store.update(item_id, **changes)
+        with self._lock:
+            if item_id in self._records:
+                self._records[item_id] = record
+        self._changed(item_id)
+        return record
+
+    def _changed(self, item_id: str) -> None:
+        if self._on_change is not None:
+            try:
+                self._on_change(item_id)
+            except Exception:
+                log.exception("change listener failed")
+
+    def _snapshot_of(self, record: ItemRecord, live: LiveItem | None) -> ItemSnapshot:
+        stage = record.stage_enum
+        progress = live.progress() if live is not None else StageProgress()
+        if stage in _WEIGHTS:
+            start, weight = _WEIGHTS[stage]
+            overall = start + weight * progress.fraction
+            fraction = progress.fraction
+        elif stage is Stage.DONE:
+            overall, fraction = 1.0, 1.0
+        elif stage is Stage.PAUSED and record.paused_stage in {s.value for s in _WEIGHTS}:
+            overall, fraction = _WEIGHTS[Stage(record.paused_stage)][0], 0.0
+        else:
+            overall, fraction = 0.0, 0.0
+        return ItemSnapshot(
+            item_id=record.item_id,
+            source=Path(record.source),
+            preset=record.preset,
+            stage=stage,
+            stage_fraction=fraction,
+            overall_fraction=overall,
+            size_before=record.size_before,
+            size_after=progress.size_after or record.compressed_size,
+            rate=progress.rate,
+            eta=progress.eta,
+            error=record.error,
+            error_type=record.error_type,
+            job_id=record.job_id,
+            results_dir=Path(record.results_dir) if record.results_dir else None,
+            encoder=record.encoder,
+            paused_stage=Stage(record.paused_stage) if record.paused_stage else None,
+        )
+
+
+def open_pipeline(
+    client: BackendClient,
+    settings: Settings,
+    paths: AppPaths,
+    backend_id: str,
+    *,
+    on_change: Callable[[str], None] | None = None,
+    job_options: dict[str, Any] | None = None,
+) -> Pipeline:
+    """The pipeline for one backend, with its queue and journals in the user data dir. `backend_id` tells
+    backends apart (see app.connect.Target.backend_id): each has its own queue file."""
+    paths.ensure()
+    slug = "".join(c if c.isalnum() else "-" for c in backend_id.lower()).strip("-")[:80] or "default"
+    journal = Journal.open(paths.data / "journal.sqlite3")
+    part_size = settings.part_size_mib * 1024 * 1024 if settings.part_size_mib else None
+    engine = UploadEngine(
+        client,
+        journal,
+        concurrency=settings.concurrency,
+        bandwidth_limit=settings.bandwidth_limit,
+        part_size=part_size,
+        backend_id=backend_id,
+    )
+    runner = StageRunner(
+        client, engine, paths.cache / "work", allow_hardware=settings.hardware_encoder, job_options=job_options
+    )
+    store = PipelineStore(paths.data / f"queue-{slug}.sqlite3")
+    return Pipeline(
+        runner,
+        store,
+        default_preset=settings.default_preset,
+        output_dir=settings.output_folder,
+        autostart=settings.start_on_add,
+        on_change=on_change,
+    )

@@ -1,0 +1,334 @@
+"""The work of each pipeline stage for one item. Each returns the journal fields it produced."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+from app.core.api import BackendClient, BackendError
+from app.core.jobs import JobPoller, JobPollError, JobWaitTimeout
+from app.core.media import MediaCancelled, MediaError, compress, default_catalog, prepare
+from app.core.media.encoders import EncoderChoice, choose_encoder
+from app.core.media.progress import ProgressTracker
+from app.core.pipeline_live import ItemCancelled, ItemPaused, LiveItem, StageProgress
+from app.core.pipeline_sources import expand_sources, refuse_reason
+from app.core.pipeline_store import ItemRecord
+from app.core.pipeline_types import Stage
+from app.core.results import ResultsDownloader
+from app.core.results_extract import extract_results
+from app.core.results_types import ResultsDownloadError
+from app.core.results_zipcheck import ZipExtractError
+from app.core.transfer.control import TransferCancelled, TransferPaused
+from app.core.transfer.engine import UploadEngine
+from app.core.transfer.handle import UploadCancelled, UploadError, UploadHandle, UploadInterrupted, UploadResult
+
+log = logging.getLogger(__name__)
+
+__all__ = ["StageFailed", "StageRunner", "expand_sources", "refuse_reason"]
+
+
+class StageFailed(Exception):
+    """A stage could not finish; the message is for the user and names the file and the cause."""
+
+    def __init__(self, error_type: str, message: str, **changes: Any) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+        self.changes = changes
+
+
+class CompressStage:
+    def __init__(self, work_dir: Path, allow_hardware: bool) -> None:
+        self.output_dir = work_dir / "compressed"
+        self.temp_dir = work_dir / "tmp"
+        self.allow_hardware = allow_hardware
+        self._encoder: EncoderChoice | None = None
+
+    def encoder(self) -> EncoderChoice:
+        if self._encoder is None:
+            self._encoder = choose_encoder(allow_hardware=self.allow_hardware)
+        return self._encoder
+
+    def output_for(self, record: ItemRecord, extension: str) -> Path:
+        """One folder per item keeps the file's own name: the server and the results use it."""
+        extension = extension if extension.startswith(".") else "." + extension
+        return self.output_dir / record.item_id / f"{Path(record.source).stem}{extension}"
+
+    def run(self, record: ItemRecord, live: LiveItem) -> dict[str, Any]:
+        source = Path(record.source)
+        preset = default_catalog().get(record.preset)
+        if preset.name == "original":  # no re-encode: the file goes up as it is
+            return {"compressed_path": str(source), "compressed_size": source.stat().st_size, "encoder": None}
+        self.temp_dir.mkdir(parents=True, exist_ok=True)
+        tracker = ProgressTracker()
+        live.set_progress_source(lambda: _compress_progress(tracker))
+        try:
+            prepared = prepare(source, preset, encoder=self.encoder())
+            destination = self.output_for(record, prepared.plan.extension)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            result = compress(
+                source,
+                destination,
+                preset,
+                temp_dir=self.temp_dir,
+                encoder=prepared.encoder,
+                info=prepared.info,
+                on_progress=tracker,
+                cancel=live.stop,
+            )
+        except MediaCancelled:
+            live.check()
+            raise
+        except MediaError as exc:
+            raise StageFailed(exc.error_type, _plain(exc, source)) from exc
+        return {
+            "compressed_path": str(result.path),
+            "compressed_size": result.size_bytes,
+            "encoder": result.encoder,
+        }
+
+    def discard(self, record: ItemRecord) -> None:
+        path = record.compressed_path
+        if path and Path(path) != Path(record.source):
+            Path(path).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # the item's folder, once empty
+            (self.output_dir / record.item_id).rmdir()
+
+
+def _compress_progress(tracker: ProgressTracker) -> StageProgress:
+    snap = tracker.latest()
+    if snap is None:
+        return StageProgress()
+    return StageProgress(fraction=snap.percent / 100.0, rate=None, eta=snap.eta_s, size_after=snap.output_bytes or None)
+
+
+def _plain(exc: MediaError, source: Path) -> str:
+    """The media layer names the full path; the queue shows the file name."""
+    return str(exc).replace(str(source), source.name)
+
+
+def first_missing_stage(record: ItemRecord) -> Stage:
+    """Where a retry starts: the first stage whose result is gone. Finished work is never redone."""
+    if record.job_id:
+        return Stage.PROCESSING  # the job's results are on the server; polling again is cheap
+    if record.compressed_path and Path(record.compressed_path).exists():
+        return Stage.UPLOADING
+    return Stage.COMPRESSING
+
+
+class ProcessStage:
+    """Wait for the backend job; the job runs on the server whatever happens to this app."""
+
+    def __init__(self, client: BackendClient, max_wait: float = 6 * 3600) -> None:
+        self.client = client
+        self.max_wait = max_wait
+
+    def run(self, record: ItemRecord, live: LiveItem) -> dict[str, Any]:
+        name = Path(record.source).name
+        poller = JobPoller(self.client, record.job_id or "", control=live.control, max_wait=self.max_wait)
+        live.set_progress_source(lambda: _job_progress(poller))
+        try:
+            doc = poller.wait()
+        except TransferCancelled:
+            self.cancel_job(record)
+            raise ItemCancelled() from None
+        except TransferPaused:
+            raise ItemPaused() from None
+        except (JobPollError, JobWaitTimeout, BackendError) as exc:
+            raise StageFailed("job_unavailable", f"{name}: could not follow the processing job: {exc}") from exc
+        status = doc.get("status")
+        if status in ("completed", "partial"):
+            return {}
+        reason = doc.get("error") or _first_item_error(doc) or "no reason given"
+        if status == "cancelled":
+            raise StageFailed("job_cancelled", f"{name}: the processing job was cancelled on the server.")
+        raise StageFailed("job_failed", f"{name}: processing failed: {reason}")
+
+    def cancel_job(self, record: ItemRecord) -> None:
+        if not record.job_id:
+            return
+        try:
+            self.client.cancel_job(record.job_id)
+        except BackendError as exc:  # an ended job cannot be cancelled, and that is fine
+            log.info("job %s not cancelled: %s", record.job_id, exc.code)
+
+
+def _job_progress(poller: JobPoller) -> StageProgress:
+    latest = poller.latest
+    if latest is None:
+        return StageProgress()
+    return StageProgress(fraction=max(0.0, min(1.0, (latest.progress or 0) / 100.0)))
+
+
+def _first_item_error(doc: dict[str, Any]) -> str | None:
+    for item in doc.get("items") or []:
+        if item.get("error"):
+            return str(item["error"])
+    return None
+
+
+class DownloadStage:
+    """Fetch the results ZIP (resumable, verified), then unpack it safely into the output folder."""
+
+    def __init__(self, client: BackendClient, work_dir: Path) -> None:
+        self.client = client
+        self.zip_dir = work_dir / "results"
+
+    def zip_path(self, record: ItemRecord) -> Path:
+        return self.zip_dir / f"{record.item_id}.zip"
+
+    def run(self, record: ItemRecord, live: LiveItem) -> dict[str, Any]:
+        name = Path(record.source).name
+        self.zip_dir.mkdir(parents=True, exist_ok=True)
+        job_id = record.job_id or ""
+        downloader = ResultsDownloader(
+            lambda: self.client.results_url(job_id), self.zip_path(record), control=live.control
+        )
+        live.set_progress_source(lambda: _download_progress(downloader))
+        try:
+            downloaded = downloader.run()
+            target = _free_folder(Path(record.output_dir), Path(record.source).stem)
+            extract_results(downloaded.path, target, control=live.control)
+        except TransferCancelled:
+            raise ItemCancelled() from None
+        except TransferPaused:
+            raise ItemPaused() from None
+        except (ResultsDownloadError, ZipExtractError, BackendError, OSError) as exc:
+            raise StageFailed("results_failed", f"{name}: the results could not be fetched: {exc}") from exc
+        self.zip_path(record).unlink(missing_ok=True)
+        return {"zip_path": None, "results_dir": str(target)}
+
+    def discard(self, record: ItemRecord) -> None:
+        for leftover in self.zip_dir.glob(f"{record.item_id}.zip*"):
+            leftover.unlink(missing_ok=True)
+
+
+def _download_progress(downloader: ResultsDownloader) -> StageProgress:
+    progress = downloader.progress()
+    if progress is None:
+        return StageProgress()
+    return StageProgress(fraction=progress.fraction, rate=progress.rate, eta=progress.eta)
+
+
+def _free_folder(parent: Path, stem: str) -> Path:
+    """`parent/stem`, or `parent/stem (2)`… when that name is taken: earlier results are never overwritten."""
+    candidate = parent / stem
+    number = 2
+    while candidate.exists() and any(candidate.iterdir()):
+        candidate = parent / f"{stem} ({number})"
+        number += 1
+    return candidate
+
+
+class UploadStage:
+    """Upload the compressed file with the shared engine, then create the backend job for it."""
+
+    def __init__(self, engine: UploadEngine, client: BackendClient, job_options: dict[str, Any]) -> None:
+        self.engine = engine
+        self.client = client
+        self.job_options = job_options
+        # Handles paused by the user stay in the engine (their parts and journal intact) until resumed.
+        self._parked: dict[str, UploadHandle] = {}
+        self._lock = threading.Lock()
+
+    def run(self, record: ItemRecord, live: LiveItem) -> dict[str, Any]:
+        name = Path(record.source).name
+        with self._lock:
+            handle = self._parked.pop(record.item_id, None)
+        if handle is not None:
+            handle.resume()
+        else:
+            handle = self.engine.submit(Path(record.compressed_path or record.source))
+        live.set_progress_source(lambda: _upload_progress(self.engine, handle))
+        result = self._wait(handle, record, live)
+        try:
+            job = self.client.create_job(result.upload_id, self.job_options)
+        except BackendError as exc:
+            raise StageFailed("job_refused", f"{name}: the server did not start processing: {exc}") from exc
+        return {"upload_id": result.upload_id, "job_id": job["job_id"]}
+
+    def _wait(self, handle: UploadHandle, record: ItemRecord, live: LiveItem) -> UploadResult:
+        while True:
+            try:
+                return handle.result(timeout=0.25)
+            except TimeoutError:
+                pass
+            except UploadCancelled:
+                raise ItemCancelled() from None
+            except UploadInterrupted:
+                raise ItemPaused() from None  # the engine is shutting down: the journal resumes it
+            except UploadError as exc:
+                raise StageFailed(
+                    "upload_failed", str(exc).replace(str(handle.path), Path(record.source).name)
+                ) from exc
+            if live.cancel_requested.is_set():
+                handle.cancel()
+                with contextlib.suppress(UploadError, TimeoutError):
+                    handle.result(timeout=60)
+                raise ItemCancelled()
+            if live.pause_requested.is_set():
+                handle.pause()
+                with self._lock:
+                    self._parked[record.item_id] = handle
+                raise ItemPaused()
+
+    def discard(self, record: ItemRecord) -> None:
+        with self._lock:
+            handle = self._parked.pop(record.item_id, None)
+        if handle is not None:
+            handle.cancel()
+
+
+def _upload_progress(engine: UploadEngine, handle: UploadHandle) -> StageProgress:
+    progress = engine.snapshot().file(handle.file_id)
+    if progress is None:
+        return StageProgress()
+    return StageProgress(fraction=progress.fraction, rate=progress.rate, eta=progress.eta)
+
+
+class StageRunner:
+    """The four stages behind one `run(stage, record, live)`; owns nothing the pipeline must persist."""
+
+    def __init__(
+        self,
+        client: BackendClient,
+        engine: UploadEngine,
+        work_dir: Path,
+        *,
+        allow_hardware: bool = True,
+        job_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.client = client
+        self.engine = engine
+        self.compress = CompressStage(work_dir, allow_hardware)
+        self.upload = UploadStage(engine, client, job_options or {})
+        self.process = ProcessStage(client)
+        self.download = DownloadStage(client, work_dir)
+
+    def run(self, stage: Stage, record: ItemRecord, live: LiveItem) -> dict[str, Any]:
+        step = {
+            Stage.COMPRESSING: self.compress,
+            Stage.UPLOADING: self.upload,
+            Stage.PROCESSING: self.process,
+            Stage.DOWNLOADING: self.download,
+        }[stage]
+        changes = step.run(record, live)
+        if stage is Stage.DOWNLOADING:
+            self.compress.discard(record)  # the temp file served its purpose
+        return changes
+
+    def first_missing_stage(self, record: ItemRecord) -> Stage:
+        return first_missing_stage(record)
+
+    def discard(self, record: ItemRecord) -> None:
+        """Forget an item's unfinished work: parked upload (aborted), running job, temp files."""
+        self.upload.discard(record)
+        if record.stage_enum is Stage.PROCESSING:
+            self.process.cancel_job(record)
+        self.compress.discard(record)
+        self.download.discard(record)
+
+    def close(self) -> None:
+        self.engine.shutdown(wait=True)

@@ -1,0 +1,94 @@
+"""What the pipeline shows the outside world: stages and per-item snapshots, as plain immutable data.
+
+The GUI and the CLI read these (from any thread) and drive the pipeline through `PipelineControl`;
+neither sees threads, ffmpeg or HTTP.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+
+class Stage(enum.StrEnum):
+    WAITING = "waiting"
+    COMPRESSING = "compressing"
+    UPLOADING = "uploading"
+    PROCESSING = "processing"
+    DOWNLOADING = "downloading"
+    DONE = "done"
+    FAILED = "failed"
+    PAUSED = "paused"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (Stage.DONE, Stage.FAILED, Stage.CANCELLED)
+
+    @property
+    def label(self) -> str:
+        return self.value.capitalize()
+
+
+@dataclass(frozen=True)
+class ItemSnapshot:
+    """One queued file at one moment. Sizes in bytes, rates in bytes/s, times in seconds."""
+
+    item_id: str
+    source: Path
+    preset: str
+    stage: Stage
+    stage_fraction: float  # 0..1 within the current stage
+    overall_fraction: float  # 0..1 across all stages, for one honest progress bar
+    size_before: int | None
+    size_after: int | None  # compressed size, once known (an estimate while compressing)
+    rate: float | None  # bytes/s of the current stage (encode speed in source bytes/s while compressing)
+    eta: float | None  # seconds left in the current stage, None when unknown
+    error: str | None = None  # plain words, naming the file and the cause
+    error_type: str | None = None
+    job_id: str | None = None
+    results_dir: Path | None = None
+    encoder: str | None = None  # e.g. "libx264" or "h264_nvenc", shown to the user
+    paused_stage: Stage | None = None  # where a paused item will continue
+
+
+@dataclass(frozen=True)
+class QueueTotals:
+    items: int
+    active: int
+    done: int
+    failed: int
+    bytes_done: int
+    bytes_total: int
+    rate: float | None
+    eta: float | None
+
+
+class PipelineControl(Protocol):
+    """The whole surface the GUI uses. Every method returns at once; work happens on the core's threads."""
+
+    def add(self, paths: Sequence[Path], preset: str | None = None, output_dir: Path | None = None) -> list[str]:
+        """Queue files (folders are expanded to the videos inside). Bad ones are queued as FAILED with a reason."""
+
+    def start(self, item_id: str) -> None: ...
+
+    def pause(self, item_id: str) -> None: ...
+
+    def resume(self, item_id: str) -> None: ...
+
+    def cancel(self, item_id: str) -> None: ...
+
+    def retry(self, item_id: str) -> None: ...
+
+    def remove(self, item_id: str) -> None: ...
+
+    def set_preset(self, item_id: str, preset: str) -> None: ...
+
+    def snapshot(self) -> list[ItemSnapshot]: ...
+
+    def totals(self) -> QueueTotals: ...
+
+    def shutdown(self, wait: bool = True) -> None: ...

@@ -1,0 +1,250 @@
+"""The upload engine: many files, one connection budget, one bandwidth limit, resumable from a journal.
+
+    engine = UploadEngine(client, journal, concurrency=4, bandwidth_limit=None)
+    handle = engine.submit("talk.mp4")          # runs in the background
+    engine.snapshot()                            # ProgressSnapshot of every file, from any thread
+    handle.pause(); handle.resume(); handle.cancel()
+    result = handle.result(timeout=...)          # UploadResult, or raises UploadError naming file + cause
+    engine.shutdown()                            # interrupts what runs; the journal resumes it next time
+
+Threads: one small pool coordinates files (journal, presign, scan, sign, complete), and one pool of
+``concurrency`` threads sends every part and POST of every file — that pool *is* the global connection
+budget, and one pooled requests.Session serves it. Files are independent: one failing never stops the
+others. Small files go in one presigned POST, large ones in multipart parts (the server decides).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from app.core.api import BackendClient
+from app.core.transfer.checksums import ChecksumAlgorithm
+from app.core.transfer.clock import SYSTEM_CLOCK, Clock
+from app.core.transfer.context import EngineContext, FileJob, plain
+from app.core.transfer.failures import describe, is_resumable, source_problem
+from app.core.transfer.fingerprint import normalise_path
+from app.core.transfer.handle import (
+    UploadError,
+    UploadHandle,
+    UploadInterrupted,
+    UploadResult,
+    UploadStatus,
+)
+from app.core.transfer.journal import Journal, UploadState
+from app.core.transfer.multipart import FileChangedOnResume, MultipartUpload
+from app.core.transfer.post_upload import PostUpload
+from app.core.transfer.progress import ProgressSnapshot, ProgressTracker
+from app.core.transfer.resume import AlreadyUploaded, PostStart, abort_quietly, prepare
+from app.core.transfer.retry import BackoffPolicy
+from app.core.transfer.stall import StallWatchdog
+from app.core.transfer.throttle import Throttle
+from app.core.transfer.transport import S3Transport
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STALL_TIMEOUT = 30.0
+
+
+class UploadEngine:
+    def __init__(
+        self,
+        client: BackendClient,
+        journal: Journal,
+        *,
+        concurrency: int = 4,
+        bandwidth_limit: float | None = None,
+        part_size: int | None = None,
+        stall_timeout: float = DEFAULT_STALL_TIMEOUT,
+        response_timeout: float | None = None,
+        backend_id: str | None = None,
+        policy: BackoffPolicy | None = None,
+        checksum: ChecksumAlgorithm | str = ChecksumAlgorithm.CRC32C,
+        max_active_files: int | None = None,
+        sleep: Callable[[float], None] | None = None,
+        rng: Callable[[float, float], float] = random.uniform,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        """``part_size`` is a preference the server may round; ``stall_timeout`` is how long a part may
+        move no bytes before it is retried; ``backend_id`` keys the journal (default: the server URL).
+        ``sleep`` and ``rng`` are the backoff's, injectable for tests."""
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.concurrency = concurrency
+        self.throttle = Throttle(bandwidth_limit, clock=clock)
+        self.progress = ProgressTracker(clock=clock)
+        self.watchdog = StallWatchdog(stall_timeout, clock=clock).start()
+        transport = S3Transport(
+            pool_size=concurrency, send_timeout=stall_timeout, response_timeout=response_timeout or stall_timeout
+        )
+        self._ctx = EngineContext(
+            client=client,
+            journal=journal,
+            backend_id=backend_id or client.base_url,
+            transport=transport,
+            throttle=self.throttle,
+            progress=self.progress,
+            watchdog=self.watchdog,
+            policy=policy or BackoffPolicy(),
+            parts_pool=ThreadPoolExecutor(concurrency, thread_name_prefix="reeldrop-part"),
+            concurrency=concurrency,
+            part_size=part_size,
+            checksum_algorithm=ChecksumAlgorithm(checksum),
+            sleep=sleep,
+            rng=rng,
+        )
+        self._files_pool = ThreadPoolExecutor(max_active_files or concurrency, thread_name_prefix="reeldrop-file")
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self._handles: list[UploadHandle] = []
+        self._active: dict[str, UploadHandle] = {}
+        self._closed = False
+
+    @property
+    def journal(self) -> Journal:
+        return self._ctx.journal
+
+    @property
+    def handles(self) -> list[UploadHandle]:
+        with self._lock:
+            return list(self._handles)
+
+    # -- the public surface -----------------------------------------------------------------------
+    def submit(self, path: str | Path, content_type: str | None = None) -> UploadHandle:
+        """Queue one file; bad input gives a handle that has already failed with a clear message."""
+        path = Path(path)
+        problem, size = source_problem(path)
+        handle = UploadHandle(next(self._ids), path, size)
+        if problem is not None:
+            handle.finish_error(UploadError(path, problem))
+            with self._lock:
+                self._handles.append(handle)
+            return handle
+        key = normalise_path(path)
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the upload engine was shut down")
+            running = self._active.get(key)
+            if running is not None and not running.done():
+                return running  # the same file twice: one upload
+            self._handles.append(handle)
+            self._active[key] = handle
+        self.progress.add_file(handle.file_id, size)
+        self._files_pool.submit(self._run, FileJob(handle, content_type), key)
+        return handle
+
+    def resume_unfinished(self) -> list[UploadHandle]:
+        """Submit every file the journal still has uploading on this backend (after a crash or quit)."""
+        handles = []
+        for entry in self.journal.list(state=UploadState.UPLOADING):
+            if entry.backend == self._ctx.backend_id and Path(entry.path).is_file():
+                handles.append(self.submit(entry.path))
+        return handles
+
+    def set_bandwidth_limit(self, bytes_per_second: float | None) -> None:
+        """Change the global limit while uploads run; None lifts it."""
+        self.throttle.set_rate(bytes_per_second)
+
+    def snapshot(self) -> ProgressSnapshot:
+        return self.progress.snapshot()
+
+    def shutdown(self, *, wait: bool = True) -> None:
+        """Stop: running uploads are interrupted (parts in flight stop at their next block) and stay in
+        the journal, so the next run resumes them. Queued ones end as interrupted."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            running = [handle for handle in self._handles if not handle.done()]
+        self._ctx.stopping.set()
+        for handle in running:
+            handle.control.pause()
+        self.throttle.wake_all()
+        self._files_pool.shutdown(wait=wait)
+        self._ctx.parts_pool.shutdown(wait=wait)
+        self.watchdog.stop()
+        self._ctx.transport.close()
+
+    def __enter__(self) -> UploadEngine:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.shutdown()
+
+    # -- one file ---------------------------------------------------------------------------------
+    def _run(self, job: FileJob, key: str) -> None:
+        handle = job.handle
+        try:
+            if handle.done():  # cancelled while queued
+                return
+            started = time.monotonic()
+            try:
+                result = self._upload(job, started)
+            except UploadError as error:
+                self._finish_failed(job, error)
+            except Exception as error:
+                self._finish_failed(job, self._convert(job, error))
+            else:
+                self.progress.finish_file(handle.file_id)
+                handle.finish_ok(result)
+                log.info("uploaded %s as %s in %.1f s", handle.path, result.s3_key, result.seconds)
+        except Exception as error:  # a bug, or the journal failing while we report: still finish the handle
+            log.exception("upload of %s ended unexpectedly", handle.path)
+            handle.finish_error(UploadError(handle.path, f"unexpected error: {plain(error)}"))
+        finally:
+            if handle.state is not UploadStatus.COMPLETED:
+                self.progress.remove_file(handle.file_id)
+            with self._lock:
+                if self._active.get(key) is handle:
+                    del self._active[key]
+
+    def _upload(self, job: FileJob, started: float) -> UploadResult:
+        ctx, handle = self._ctx, job.handle
+        if ctx.stopping.is_set():
+            raise UploadInterrupted(handle.path, "not started before the engine stopped", resumable=True)
+        handle.set_state(UploadStatus.PREPARING)
+        for _ in range(2):
+            start = prepare(ctx, job, handle.size)
+            handle.upload_id = start.upload_id
+            if isinstance(start, AlreadyUploaded):
+                return UploadResult(
+                    handle.path, start.upload_id, start.s3_key, handle.size, start.sha256, start.method,
+                    start.part_count, start.part_count, handle.size, 0, time.monotonic() - started,
+                )  # fmt: skip
+            if isinstance(start, PostStart):
+                return PostUpload(ctx, job, start, handle.size).run(started)
+            try:
+                return MultipartUpload(ctx, job, start, handle.size).run(started)
+            except FileChangedOnResume as changed:
+                # The sampled fingerprint missed an edit: the old parts are not this file's any more.
+                abort_quietly(ctx, start.upload_id, f"{handle.path} changed since: {changed}")
+                self.progress.remove_file(handle.file_id)
+                self.progress.add_file(handle.file_id, handle.size)
+        raise UploadError(handle.path, "the file keeps changing; upload it once it is written")
+
+    def _convert(self, job: FileJob, error: Exception) -> UploadError:
+        resumable = is_resumable(error)
+        cause = describe(error)
+        if resumable:
+            cause += "; run the upload again to resume where it stopped"
+        return UploadError(job.handle.path, cause, resumable=resumable)
+
+    def _finish_failed(self, job: FileJob, error: UploadError) -> None:
+        handle, journal = job.handle, self._ctx.journal
+        try:
+            entry = journal.get(handle.upload_id) if handle.upload_id else None
+            final = entry is not None and entry.state is UploadState.UPLOADING and not error.resumable
+            if entry is not None and final and not handle.cancel_requested:
+                # Nothing will resume it: leave no multipart upload behind, and say why in the journal.
+                abort_quietly(self._ctx, entry.upload_id, error.cause)
+                journal.mark_failed(entry.upload_id, error.cause)
+        finally:
+            handle.finish_error(error)
+        if handle.state is UploadStatus.FAILED:
+            log.warning("%s", error)

@@ -1,0 +1,73 @@
+"""Turn whatever stopped a file into one clear sentence, and decide whether it can be resumed later.
+
+Resumable (the journal entry and the server's upload are kept, so running again continues): the network
+or the backend stayed down through every retry, or the sign-in expired. Final (the server's upload is
+aborted, the journal says failed): S3 or the backend refused the request, the file changed or cannot be
+read, anything unexpected.
+"""
+
+from __future__ import annotations
+
+import logging
+import stat as stat_module
+from pathlib import Path
+
+from app.core.api import AuthRequired, BackendError, BackendUnavailable
+from app.core.transfer.context import plain
+from app.core.transfer.planning import MAX_OBJECT_SIZE
+from app.core.transfer.retry import FailureKind, UploadFailed
+from app.core.transfer.streams import SourceChangedError
+
+log = logging.getLogger(__name__)
+
+
+def source_problem(path: Path) -> tuple[str | None, int]:
+    """(why this path cannot be uploaded, or None; its size). Never raises."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return "no such file", 0
+    except OSError as error:
+        return f"cannot be read ({error.strerror or error})", 0
+    if stat_module.S_ISDIR(info.st_mode):
+        return "is a folder, not a file (give the video files inside it)", 0
+    if not stat_module.S_ISREG(info.st_mode):
+        return "is not a regular file", 0
+    if info.st_size == 0:
+        return "is empty (0 bytes): there is nothing to upload", 0
+    if info.st_size > MAX_OBJECT_SIZE:
+        return f"is {info.st_size} bytes, over S3's 5 TiB object limit", info.st_size
+    try:
+        with open(path, "rb") as handle:
+            handle.read(1)
+    except OSError as error:
+        return f"cannot be read ({error.strerror or error})", info.st_size
+    return None, info.st_size
+
+
+def is_resumable(error: BaseException) -> bool:
+    if isinstance(error, UploadFailed):
+        return error.failure.kind is not FailureKind.FATAL
+    if isinstance(error, (BackendUnavailable, AuthRequired)):
+        return True
+    if isinstance(error, BackendError):
+        return error.status >= 500
+    return False
+
+
+def describe(error: BaseException) -> str:
+    """The cause, for a message that already starts with the file's name."""
+    if isinstance(error, AuthRequired):
+        return f"the server no longer accepts the sign-in ({error.detail}); sign in again"
+    if isinstance(error, BackendUnavailable):
+        return error.detail
+    if isinstance(error, BackendError):
+        return f"the server refused it: {error.detail}"
+    if isinstance(error, SourceChangedError):
+        return "the file changed while it was being uploaded; upload it again once it is written"
+    if isinstance(error, OSError) and not isinstance(error, ConnectionError):
+        return f"cannot read the file ({error.strerror or plain(error)})"
+    if isinstance(error, UploadFailed):
+        return plain(error)
+    log.error("unexpected upload failure", exc_info=error)
+    return f"unexpected error: {type(error).__name__}: {plain(error)}"

@@ -1,0 +1,56 @@
+"""app.connect: which backend and token the CLI (and later the GUI) uses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.connect import COMMAND_LINE_PROFILE, NotSignedIn, Target, connect, find_token, resolve_target
+from app.core.credentials import MemoryCredentialStore
+from app.core.settings import EMBEDDED_PROFILE_NAME, Profile, Settings, SettingsError
+from tests.support.servers import RunningServer, User
+
+WORK = Profile("work", "https://reeldrop.example.com")
+
+
+def settings(active: str = EMBEDDED_PROFILE_NAME) -> Settings:
+    return Settings().with_profile(WORK).with_changes(active_profile=active)
+
+
+def test_the_server_comes_from_the_option_the_environment_or_the_active_profile():
+    assert resolve_target(settings=settings(), environ={}) == Target(EMBEDDED_PROFILE_NAME, None)
+    assert resolve_target(settings=settings("work"), environ={}) == Target("work", WORK.server_url)
+    from_env = resolve_target(settings=settings("work"), environ={"REELDROP_SERVER": "http://10.0.0.5:8000/"})
+    assert from_env == Target(COMMAND_LINE_PROFILE, "http://10.0.0.5:8000")
+    named = resolve_target("https://reeldrop.example.com/", settings=settings(), environ={})
+    assert named == Target("work", WORK.server_url)  # a URL a profile already has keeps that profile's token
+    assert named.backend_id == WORK.server_url and Target("x", None).backend_id == "embedded"
+    with pytest.raises(SettingsError):
+        resolve_target("ftp://nope", settings=settings(), environ={})
+
+
+def test_the_token_comes_from_the_environment_first_then_the_store():
+    store = MemoryCredentialStore()
+    store.set_token("work", WORK.server_url, "stored-token")
+    target = Target("work", WORK.server_url)
+    assert find_token(target, environ={}, store_factory=lambda: store) == "stored-token"
+    assert find_token(target, environ={"REELDROP_TOKEN": "env-token"}, store_factory=lambda: store) == "env-token"
+
+
+def test_a_remote_server_needs_a_token(server: RunningServer, user: User):
+    empty = MemoryCredentialStore
+    with pytest.raises(NotSignedIn, match="reeldrop login"):
+        connect(server.url, settings=Settings(), environ={}, store_factory=empty)
+    with connect(server.url, settings=Settings(), environ={"REELDROP_TOKEN": user.token}) as connection:
+        assert connection.client.me()["username"] == user.username
+        assert connection.backend_id == server.url and connection.local is None
+
+
+def test_this_computer_starts_the_embedded_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("REELDROP_HOME", str(tmp_path))
+    with connect(settings=Settings(), environ={}) as connection:
+        assert connection.target.embedded and connection.backend_id == "embedded"
+        assert connection.client.me()["username"] == "this-computer"
+        assert connection.local is not None
+    assert (tmp_path / "data" / "server").is_dir()

@@ -1,0 +1,148 @@
+"""One dropped file through every stage against the real server, moto S3 and real ffmpeg."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app.core.api import BackendClient
+from app.core.media import probe
+from app.core.paths import app_paths
+from app.core.pipeline import Pipeline, open_pipeline
+from app.core.pipeline_types import ItemSnapshot, Stage
+from app.core.settings import Settings
+from tests.support.files import make_clip
+from tests.support.servers import RunningServer, User
+
+FAST_JOB = {"renditions": ["240p"], "audio": True, "clips": {"count": 1}, "thumbnails": 1}
+
+
+def wait_until(pipeline: Pipeline, item_id: str, stages: set[Stage], timeout: float = 120) -> ItemSnapshot:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        snap = next(s for s in pipeline.snapshot() if s.item_id == item_id)
+        if snap.stage in stages:
+            return snap
+        time.sleep(0.05)
+    raise AssertionError(f"item never reached {stages}: {snap}")
+
+
+@pytest.fixture
+def make_pipeline(server: RunningServer, user: User, tmp_path: Path) -> Iterator:
+    made: list[Pipeline] = []
+
+    def build(**settings_changes) -> Pipeline:
+        paths = app_paths({"REELDROP_HOME": str(tmp_path / "home")})
+        settings = Settings(output_folder=tmp_path / "out", **settings_changes)
+        pipeline = open_pipeline(
+            BackendClient(server.url, user.token), settings, paths, server.url, job_options=FAST_JOB
+        )
+        made.append(pipeline)
+        return pipeline
+
+    yield build
+    for pipeline in made:
+        pipeline.shutdown()
+
+
+def test_a_clip_goes_end_to_end_and_lands_its_results(make_pipeline, tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "holiday.mp4", seconds=2, size="640x360")
+    pipeline = make_pipeline()
+    [item_id] = pipeline.add([clip], preset="480p")
+    done = wait_until(pipeline, item_id, {Stage.DONE, Stage.FAILED})
+    assert done.stage is Stage.DONE, done.error
+    assert done.overall_fraction == 1.0 and done.results_dir is not None
+    files = {p.relative_to(done.results_dir).as_posix() for p in done.results_dir.rglob("*") if p.is_file()}
+    assert "manifest.json" in files or any(f.endswith("manifest.json") for f in files), files
+    # the compressed temp file is cleaned once the results are home
+    record = pipeline.record(item_id)
+    assert record.compressed_path and not Path(record.compressed_path).exists()
+    assert done.size_after and done.size_after < clip.stat().st_size * 2
+
+
+def test_bad_files_fail_alone_and_the_batch_goes_on(make_pipeline, tmp_path: Path) -> None:
+    good = make_clip(tmp_path / "good.mp4", seconds=1, size="320x240")
+    empty = tmp_path / "empty.mp4"
+    empty.touch()
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video at all\n" * 100)
+    folder = tmp_path / "empty-folder"
+    folder.mkdir()
+    pipeline = make_pipeline()
+    ids = pipeline.add([empty, text, folder, tmp_path / "missing.mp4", good], preset="480p")
+    snaps = {s.item_id: s for s in pipeline.snapshot()}
+    assert snaps[ids[0]].stage is Stage.FAILED and snaps[ids[0]].error_type == "empty_file"
+    assert snaps[ids[2]].error_type == "is_directory" and "folder" in snaps[ids[2]].error
+    assert snaps[ids[3]].error_type == "missing"
+    notes = wait_until(pipeline, ids[1], {Stage.FAILED, Stage.DONE})
+    assert notes.stage is Stage.FAILED and notes.error_type == "not_media"
+    assert "notes.mp4" in notes.error and str(tmp_path) not in notes.error
+    finished = wait_until(pipeline, ids[4], {Stage.DONE, Stage.FAILED})
+    assert finished.stage is Stage.DONE, finished.error
+
+
+def test_original_preset_uploads_the_file_as_it_is(make_pipeline, tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "raw.mp4", seconds=1, size="320x240")
+    pipeline = make_pipeline()
+    [item_id] = pipeline.add([clip], preset="original")
+    done = wait_until(pipeline, item_id, {Stage.DONE, Stage.FAILED})
+    assert done.stage is Stage.DONE, done.error
+    assert done.encoder is None and done.size_after == clip.stat().st_size
+    assert clip.exists()  # the source is never deleted
+
+
+def test_cancel_mid_encode_leaves_no_temp_file(make_pipeline, tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "long.mp4", seconds=20, size="1280x720")
+    pipeline = make_pipeline()
+    [item_id] = pipeline.add([clip], preset="1080p")
+    wait_until(pipeline, item_id, {Stage.COMPRESSING})
+    deadline = time.monotonic() + 30
+    while (
+        next(s for s in pipeline.snapshot() if s.item_id == item_id).stage_fraction <= 0 and time.monotonic() < deadline
+    ):
+        time.sleep(0.05)
+    pipeline.cancel(item_id)
+    cancelled = wait_until(pipeline, item_id, {Stage.CANCELLED, Stage.FAILED, Stage.DONE})
+    assert cancelled.stage is Stage.CANCELLED
+    work = tmp_path / "home" / "cache" / "work"
+    leftovers = [p for p in work.rglob("*") if p.is_file()] if work.exists() else []
+    assert leftovers == []
+    assert probe(clip).duration_s  # the source is intact
+
+
+def test_pause_and_resume_during_upload_keep_the_parts(make_pipeline, tmp_path: Path, user: User) -> None:
+    source = make_clip(tmp_path / "big.mp4", seconds=2, size="640x360")
+    source.write_bytes(source.read_bytes() + b"\0" * (14 * 1024 * 1024))
+    pipeline = make_pipeline(bandwidth_limit=3 * 1024 * 1024, concurrency=2)
+    [item_id] = pipeline.add([source], preset="original")
+    uploading = wait_until(pipeline, item_id, {Stage.UPLOADING})
+    deadline = time.monotonic() + 30
+    while uploading.stage_fraction < 0.2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+        uploading = next(s for s in pipeline.snapshot() if s.item_id == item_id)
+    pipeline.pause(item_id)
+    paused = wait_until(pipeline, item_id, {Stage.PAUSED})
+    assert paused.paused_stage is Stage.UPLOADING
+    time.sleep(0.5)
+    assert next(s for s in pipeline.snapshot() if s.item_id == item_id).stage is Stage.PAUSED
+    pipeline.resume(item_id)
+    done = wait_until(pipeline, item_id, {Stage.DONE, Stage.FAILED})
+    assert done.stage is Stage.DONE, done.error
+    statuses = user.call("GET", "/api/upload/stats/overview").json()["uploads_by_status"]
+    assert sum(statuses.values()) == 1  # paused and resumed: still one upload
+
+
+def test_retry_after_a_failure_and_remove(make_pipeline, tmp_path: Path) -> None:
+    clip = tmp_path / "later.mp4"
+    pipeline = make_pipeline()
+    [item_id] = pipeline.add([clip], preset="480p")
+    assert pipeline.snapshot()[0].error_type == "missing"
+    make_clip(clip, seconds=1, size="320x240")  # the file turns up: retry goes on
+    pipeline.retry(item_id)
+    done = wait_until(pipeline, item_id, {Stage.DONE, Stage.FAILED})
+    assert done.stage is Stage.DONE, done.error
+    pipeline.remove(item_id)
+    assert pipeline.snapshot() == []
