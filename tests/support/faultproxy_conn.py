@@ -194,6 +194,8 @@ class Connection:
                 raise _Cut
             if fault.kind == "stall":
                 self._stall(fault.seconds)
+                if self.proxy._stop.is_set() or self.closing.is_set():
+                    raise _Cut  # closing mid-stall drops the request; it must not slip through late
                 continue
             self._send_up(bytes([data[0] ^ 0xFF]))  # flip
             data = data[1:]
