@@ -12,6 +12,7 @@ from app.core.api import BackendClient, BackendError
 from app.core.jobs import JobPoller, JobPollError, JobWaitTimeout
 from app.core.media import MediaCancelled, MediaError, compress, default_catalog, prepare
 from app.core.media.encoders import EncoderChoice, choose_encoder
+from app.core.media.presets import Preset
 from app.core.media.progress import ProgressTracker
 from app.core.pipeline_live import ItemCancelled, ItemPaused, LiveItem, StageProgress
 from app.core.pipeline_sources import expand_sources, refuse_reason
@@ -45,6 +46,9 @@ class CompressStage:
         self.temp_dir = work_dir / "tmp"
         self.allow_hardware = allow_hardware
         self._encoder: EncoderChoice | None = None
+        # One encode at a time: ffmpeg already uses every core, and a second encode would only make both
+        # slower while the finished one could already be uploading.
+        self._slot = threading.Semaphore(1)
 
     def encoder(self) -> EncoderChoice:
         if self._encoder is None:
@@ -64,6 +68,16 @@ class CompressStage:
         self.temp_dir.mkdir(parents=True, exist_ok=True)
         tracker = ProgressTracker()
         live.set_progress_source(lambda: _compress_progress(tracker))
+        while not self._slot.acquire(timeout=0.2):
+            live.check()
+        try:
+            return self._encode(record, live, source, preset, tracker)
+        finally:
+            self._slot.release()
+
+    def _encode(
+        self, record: ItemRecord, live: LiveItem, source: Path, preset: Preset, tracker: ProgressTracker
+    ) -> dict[str, Any]:
         try:
             prepared = prepare(source, preset, encoder=self.encoder())
             destination = self.output_for(record, prepared.plan.extension)
