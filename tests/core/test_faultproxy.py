@@ -9,21 +9,9 @@ import pytest
 import requests
 
 from tests.support.faultproxy import EXPIRED_XML, SLOW_DOWN_XML, FaultProxy
-from tests.support.recording_server import RecordingServer
+from tests.support.proxy_fixtures import proxy, server  # noqa: F401 (fixtures)
 
 MiB = 1024 * 1024
-
-
-@pytest.fixture
-def server():
-    with RecordingServer() as running:
-        yield running
-
-
-@pytest.fixture
-def proxy(server: RecordingServer):
-    with FaultProxy(server.address) as running:
-        yield running
 
 
 def put(proxy: FaultProxy, path: str, body: bytes, **kwargs) -> requests.Response:

@@ -18,6 +18,7 @@ from app.core.transfer.retry import (
 from app.core.transfer.stall import StallDetected
 from app.core.transfer.streams import SourceChangedError
 from tests.support.faultproxy import EXPIRED_XML, INTERNAL_ERROR_XML, SLOW_DOWN_XML, FaultProxy
+from tests.support.proxy_fixtures import proxy, server  # noqa: F401 (fixtures)
 from tests.support.recording_server import RecordingServer
 
 REQUEST_TIMEOUT_XML = (
@@ -26,18 +27,6 @@ REQUEST_TIMEOUT_XML = (
 )
 NO_SUCH_UPLOAD_XML = b"<Error><Code>NoSuchUpload</Code><Message>The upload does not exist.</Message></Error>"
 ACCESS_DENIED_XML = b"<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"
-
-
-@pytest.fixture
-def server():
-    with RecordingServer() as running:
-        yield running
-
-
-@pytest.fixture
-def proxy(server: RecordingServer):
-    with FaultProxy(server.address) as running:
-        yield running
 
 
 def put(proxy: FaultProxy, body: bytes = b"part", **kwargs) -> requests.Response:

@@ -28,6 +28,7 @@ from app.core.transfer.streams import (
 from app.core.transfer.throttle import Throttle
 from tests.core.transfer.clocks import FakeClock
 from tests.support.faultproxy import FaultProxy
+from tests.support.proxy_fixtures import proxy, server  # noqa: F401 (fixtures)
 from tests.support.recording_server import RecordingServer
 
 KiB = 1024
@@ -39,18 +40,6 @@ def video(tmp_path: Path) -> Path:
     path = tmp_path / "clip.mp4"
     path.write_bytes(os.urandom(12 * MiB + 5))
     return path
-
-
-@pytest.fixture
-def server():
-    with RecordingServer() as running:
-        yield running
-
-
-@pytest.fixture
-def proxy(server: RecordingServer):
-    with FaultProxy(server.address) as running:
-        yield running
 
 
 def md5(data: bytes) -> PartChecksum:
