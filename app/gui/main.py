@@ -1,0 +1,123 @@
+"""Start the desktop app: folders, logging, the crash dialog, settings, the window; then connect in the
+background so the window is on screen at once (the built-in server starts while the user looks at it)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QApplication
+
+from app import __version__
+from app.core.credentials import CredentialStore
+from app.core.media.presets import default_catalog
+from app.core.paths import AppPaths, app_paths
+from app.core.settings import read_settings
+from app.gui import dialogs
+from app.gui.bridge import Bridge
+from app.gui.crash_dialog import CrashReporter
+from app.gui.icons import app_icon
+from app.gui.logs import AppLogging, setup_logging
+from app.gui.main_window import MainWindow
+from app.gui.session import AppSession, PipelineFactory
+from app.gui.stall_probe import StallProbe
+
+log = logging.getLogger(__name__)
+
+STALL_PROBE_ENV = "REELDROP_STALL_PROBE"
+SIGNAL_WAKE_MS = 250
+
+
+@dataclass
+class RunningApp:
+    """Everything `main` starts, so tests can build the same app and take it down again."""
+
+    window: MainWindow
+    session: AppSession
+    bridge: Bridge
+    logging: AppLogging
+    crash: CrashReporter
+
+    def close(self) -> None:
+        """Close the window, let the pipeline journal its state, stop the built-in server (blocking)."""
+        self.window.close()
+        self.session.shutdown()
+        self.bridge.close()
+        self.crash.uninstall()
+        self.logging.stop()
+
+
+def application(argv: Sequence[str] | None = None) -> QApplication:
+    existing = QApplication.instance()
+    if isinstance(existing, QApplication):
+        return existing
+    QApplication.setApplicationName("ReelDrop")
+    QApplication.setApplicationDisplayName("ReelDrop")
+    QApplication.setApplicationVersion(__version__)
+    QApplication.setDesktopFileName("reeldrop")
+    QApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
+    app = QApplication(list(argv if argv is not None else sys.argv))
+    app.setWindowIcon(app_icon())
+    return app
+
+
+def build_app(
+    paths: AppPaths | None = None,
+    *,
+    store: CredentialStore | None = None,
+    pipeline_factory: PipelineFactory | None = None,
+    show_crash_dialogs: bool = True,
+) -> RunningApp:
+    """Create the window and start connecting; needs a QApplication. Returns at once."""
+    paths = (paths or app_paths()).ensure()
+    app_logging = setup_logging(paths.log)
+    log.info("ReelDrop %s starting (data in %s)", __version__, paths.data)
+    crash = CrashReporter(paths.log, show_dialogs=show_crash_dialogs).install()
+    loaded = read_settings(paths.settings_file)  # a few hundred bytes, before the window exists
+    default_catalog()  # the packaged presets, read once, before any widget needs them
+    bridge = Bridge()
+    session = AppSession(bridge, paths, loaded.settings, store=store, pipeline_factory=pipeline_factory)
+    window = MainWindow(session, app_logging)
+    window.show()
+    if loaded.problems:
+        dialogs.inform(
+            window,
+            "Some settings were reset",
+            "Some of your settings could not be read and are back to their defaults:\n• "
+            + "\n• ".join(loaded.problems),
+        )
+    session.start()
+    return RunningApp(window, session, bridge, app_logging, crash)
+
+
+def quit_on_signals(app: QApplication) -> QTimer:
+    """Ctrl+C in a terminal or a polite `kill` quits like closing the window (the queue is journaled)."""
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda _n, _f: app.quit())
+    # Python runs signal handlers only when it gets control; Qt's loop is C++, so wake Python now and then.
+    wake = QTimer(app)
+    wake.timeout.connect(lambda: None)
+    wake.start(SIGNAL_WAKE_MS)
+    return wake
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    app = application(argv)
+    quit_on_signals(app)
+    running = build_app()
+    probe = StallProbe(parent=running.window).start() if os.environ.get(STALL_PROBE_ENV) else None
+    code = app.exec()
+    if probe is not None:
+        log.info("UI responsiveness: %s", probe.summary())
+    log.info("Quitting: the queue is saved and continues next launch")
+    running.close()
+    del running
+    # Delete Qt's objects while Python is still whole: letting interpreter shutdown collect them in any
+    # order is a known source of crashes at exit with PySide.
+    app.shutdown()
+    return code

@@ -1,0 +1,16 @@
+"""Build the core pipeline for a connection: the one place the GUI knows how the core's Pipeline is made."""
+
+from __future__ import annotations
+
+from app.core.paths import AppPaths
+from app.core.pipeline import open_pipeline as open_core_pipeline
+from app.core.pipeline_types import PipelineControl
+from app.core.settings import Settings
+from app.gui.connection import Connection
+
+
+def open_pipeline(connection: Connection, settings: Settings, paths: AppPaths) -> PipelineControl:
+    """The pipeline for `connection`'s profile, its queue loaded and unfinished work resumed (blocking)."""
+    pipeline = open_core_pipeline(connection.client, settings, paths, connection.profile.name)
+    pipeline.resume_unfinished()
+    return pipeline

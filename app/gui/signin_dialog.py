@@ -1,0 +1,166 @@
+"""Sign in to a ReelDrop server: address, user name, password -> a token kept in the OS keyring.
+
+The dialog says where the token will be kept ("Secret Service (gnome-keyring)", "macOS Keychain"...) and
+warns plainly when there is no keyring (memory only: asked again next launch). The password itself is
+never stored; the network call and the keyring write run off the main thread.
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlsplit
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QStyle,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.api import BackendClient
+from app.core.credentials import CredentialStore
+from app.core.settings import EMBEDDED_PROFILE_NAME, Profile, SettingsError, check_server_url
+from app.gui.bridge import Bridge
+from app.gui.plain_errors import plain_words
+
+log = logging.getLogger(__name__)
+
+ERROR_STYLE = "color: #d32f2f;"  # readable on light and dark backgrounds
+
+
+def sign_in(store: CredentialStore, profile: Profile, password: str) -> Profile:
+    """Get a token from the server and keep it in `store` (blocking: network and keyring)."""
+    assert profile.server_url is not None
+    client = BackendClient(profile.server_url, attempts=2)
+    try:
+        token = client.login(profile.username, password)
+    finally:
+        client.close()
+    store.set_token(profile.name, profile.server_url, token)
+    log.info("Signed in to %s as %s; token kept in %s", profile.server_url, profile.username, store.describe())
+    return profile
+
+
+def keyring_note(store: CredentialStore) -> tuple[str, bool]:
+    """The sentence about where the sign-in is kept, and whether it is a warning."""
+    if store.persistent:
+        return f"Your sign-in will be kept safely in {store.describe()}.", False
+    return (
+        "No keyring is available on this computer, so your sign-in is kept in memory only: "
+        "you will be asked to sign in again next time ReelDrop starts.",
+        True,
+    )
+
+
+class SignInDialog(QDialog):
+    def __init__(
+        self, bridge: Bridge, store: CredentialStore, parent: QWidget | None = None, *, profile: Profile | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Sign in to a ReelDrop server")
+        self._bridge = bridge
+        self._store = store
+        self.profile: Profile | None = None  # set when signed in
+
+        self.server = QLineEdit(profile.server_url if profile and profile.server_url else "")
+        self.server.setPlaceholderText("https://reeldrop.example.com")
+        self.username = QLineEdit(profile.username if profile else "")
+        self.username.setPlaceholderText("you@example.com")
+        self.password = QLineEdit()
+        self.password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.name = QLineEdit(profile.name if profile else "")
+        self.name.setPlaceholderText("optional, e.g. Studio server")
+        self.name.setToolTip("How this account is named in ReelDrop's account menu")
+        for field, label in (
+            (self.server, "Server address"),
+            (self.username, "User name"),
+            (self.password, "Password"),
+        ):
+            field.setAccessibleName(label)
+            field.textChanged.connect(self._update_button)
+
+        note, warning = keyring_note(store)
+        self.keyring_label = QLabel(note)
+        self.keyring_label.setWordWrap(True)
+        self.keyring_icon = QLabel()
+        icon = QStyle.StandardPixmap.SP_MessageBoxWarning if warning else QStyle.StandardPixmap.SP_MessageBoxInformation
+        size = self.fontMetrics().height()
+        self.keyring_icon.setPixmap(self.style().standardIcon(icon).pixmap(size, size))
+        self.keyring_warning = warning
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        form = QFormLayout()
+        form.addRow("&Server address:", self.server)
+        form.addRow("&User name:", self.username)
+        form.addRow("&Password:", self.password)
+        form.addRow("Account &name:", self.name)
+        note_row = QFormLayout()
+        note_row.addRow(self.keyring_icon, self.keyring_label)
+
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.sign_in_button = self.buttons.addButton("Sign in", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.sign_in_button.setDefault(True)
+        self.buttons.accepted.connect(self._submit)
+        self.buttons.rejected.connect(self.reject)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addLayout(note_row)
+        layout.addWidget(self.status)
+        layout.addWidget(self.buttons)
+        self.setMinimumWidth(self.fontMetrics().averageCharWidth() * 64)
+        self._busy = False
+        self._update_button()
+        (self.password if profile else self.server).setFocus()
+
+    def _update_button(self) -> None:
+        filled = all(f.text().strip() for f in (self.server, self.username)) and bool(self.password.text())
+        self.sign_in_button.setEnabled(filled and not self._busy)
+
+    def _profile_from_fields(self) -> Profile:
+        url = check_server_url(self.server.text())
+        name = self.name.text().strip() or urlsplit(url).hostname or url
+        if name == EMBEDDED_PROFILE_NAME:
+            raise SettingsError(f"{EMBEDDED_PROFILE_NAME!r} is the built-in account; choose another name")
+        return Profile(name, url, self.username.text().strip())
+
+    def _submit(self) -> None:
+        try:
+            profile = self._profile_from_fields()
+        except SettingsError as exc:
+            self._show_error(str(exc)[:1].upper() + str(exc)[1:] + ".")
+            return
+        self._set_busy(True)
+        self.status.setText(f"Signing in to {profile.server_url}…")
+        self.status.setStyleSheet("")
+        self._bridge.run(
+            sign_in, self._store, profile, self.password.text(), on_done=self._signed_in, on_error=self._failed
+        )
+
+    def _signed_in(self, profile: Profile) -> None:
+        self._set_busy(False)
+        self.password.clear()
+        self.profile = profile
+        self.accept()
+
+    def _failed(self, error: BaseException) -> None:
+        self._set_busy(False)
+        log.info("Sign-in failed: %s", error)
+        self._show_error(plain_words(error))
+
+    def _show_error(self, text: str) -> None:
+        self.status.setText(text)
+        self.status.setStyleSheet(ERROR_STYLE)
+
+    def _set_busy(self, busy: bool) -> None:
+        self._busy = busy
+        for field in (self.server, self.username, self.password, self.name):
+            field.setEnabled(not busy)
+        self._update_button()
