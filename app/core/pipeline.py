@@ -199,6 +199,13 @@ class Pipeline:
     def record(self, item_id: str) -> ItemRecord:
         return self._record(item_id)
 
+    def apply_settings(self, settings: Settings) -> None:
+        """Settings changed while running: what can change live does, at once."""
+        self.default_preset = settings.default_preset
+        self.output_dir = settings.output_folder
+        self.autostart = settings.start_on_add
+        self._runner.apply_settings(settings)
+
     def records(self) -> list[ItemRecord]:
         with self._lock:
             return sorted(self._records.values(), key=lambda r: r.position)
@@ -342,6 +349,8 @@ def open_pipeline(
         store,
         default_preset=settings.default_preset,
         output_dir=settings.output_folder,
+        # enough items in flight that the upload connections stay busy while others encode or process
+        max_active=max(4, settings.concurrency + 1),
         autostart=settings.start_on_add,
         on_change=on_change,
     )

@@ -10,7 +10,7 @@ from typing import Any
 
 from app.core.api import BackendClient, BackendError
 from app.core.jobs import JobPoller, JobPollError, JobWaitTimeout
-from app.core.media import MediaCancelled, MediaError, compress, default_catalog, prepare
+from app.core.media import MediaCancelled, MediaError, compress, default_catalog, prepare, probe
 from app.core.media.encoders import EncoderChoice, choose_encoder
 from app.core.media.presets import Preset
 from app.core.media.progress import ProgressTracker
@@ -22,6 +22,7 @@ from app.core.results import ResultsDownloader
 from app.core.results_extract import extract_results
 from app.core.results_types import ResultsDownloadError
 from app.core.results_zipcheck import ZipExtractError
+from app.core.settings import Settings
 from app.core.transfer.control import TransferCancelled, TransferPaused
 from app.core.transfer.engine import UploadEngine
 from app.core.transfer.handle import UploadCancelled, UploadError, UploadHandle, UploadInterrupted, UploadResult
@@ -49,6 +50,9 @@ class CompressStage:
         # One encode at a time: ffmpeg already uses every core, and a second encode would only make both
         # slower while the finished one could already be uploading.
         self._slot = threading.Semaphore(1)
+
+    def forget_encoder(self) -> None:
+        self._encoder = None
 
     def encoder(self) -> EncoderChoice:
         if self._encoder is None:
@@ -79,7 +83,11 @@ class CompressStage:
         self, record: ItemRecord, live: LiveItem, source: Path, preset: Preset, tracker: ProgressTracker
     ) -> dict[str, Any]:
         try:
-            prepared = prepare(source, preset, encoder=self.encoder())
+            info = probe(source)
+            if info.video is None and info.audio is not None and preset.kind == "video":
+                # A song or a voice-over dropped with a video preset: compress it as audio, not fail it.
+                preset = default_catalog().get("audio")
+            prepared = prepare(source, preset, info=info, encoder=self.encoder() if preset.kind == "video" else None)
             destination = self.output_for(record, prepared.plan.extension)
             destination.parent.mkdir(parents=True, exist_ok=True)
             result = compress(
@@ -335,6 +343,12 @@ class StageRunner:
 
     def first_missing_stage(self, record: ItemRecord) -> Stage:
         return first_missing_stage(record)
+
+    def apply_settings(self, settings: Settings) -> None:
+        self.engine.set_bandwidth_limit(settings.bandwidth_limit)
+        if self.compress.allow_hardware != settings.hardware_encoder:
+            self.compress.allow_hardware = settings.hardware_encoder
+            self.compress.forget_encoder()
 
     def discard(self, record: ItemRecord) -> None:
         """Forget an item's unfinished work: parked upload (aborted), running job, temp files."""

@@ -11,6 +11,7 @@ from app.gui.connection import Connection
 
 def open_pipeline(connection: Connection, settings: Settings, paths: AppPaths) -> PipelineControl:
     """The pipeline for `connection`'s profile, its queue loaded and unfinished work resumed (blocking)."""
-    pipeline = open_core_pipeline(connection.client, settings, paths, connection.profile.name)
+    # the same backend id as the CLI: both then share one queue and one upload journal per backend
+    pipeline = open_core_pipeline(connection.client, settings, paths, connection.backend.backend_id)
     pipeline.resume_unfinished()
     return pipeline

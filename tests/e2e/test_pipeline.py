@@ -146,3 +146,21 @@ def test_retry_after_a_failure_and_remove(make_pipeline, tmp_path: Path) -> None
     assert done.stage is Stage.DONE, done.error
     pipeline.remove(item_id)
     assert pipeline.snapshot() == []
+
+
+def test_an_audio_file_with_a_video_preset_is_compressed_as_audio(make_pipeline, tmp_path: Path) -> None:
+    import subprocess
+
+    from tests.support.files import ffmpeg_binary
+
+    song = tmp_path / "voice-over.wav"
+    subprocess.run(
+        [ffmpeg_binary(), "-loglevel", "error", "-f", "lavfi", "-i", "sine=frequency=330", "-t", "2", str(song)],
+        check=True,
+        timeout=60,
+    )
+    pipeline = make_pipeline()
+    [item_id] = pipeline.add([song], preset="720p")
+    done = wait_until(pipeline, item_id, {Stage.DONE, Stage.FAILED})
+    assert done.error_type != "no_video_stream", done.error
+    assert done.size_after and done.size_after < song.stat().st_size
