@@ -9,7 +9,9 @@ token is set or the time limit passes. It does not touch output files: pair it w
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
+import os
 import subprocess
 import sys
 import threading
@@ -82,10 +84,11 @@ def run_ffmpeg(
             encoding="utf-8",
             errors="replace",
             bufsize=1,
-            creationflags=_NO_WINDOW,
+            creationflags=_NO_WINDOW | _BELOW_NORMAL,
         )
     except OSError as exc:
         raise FfmpegNotFound(f"cannot start {argv[0]}: {exc}") from exc
+    _lower_priority(process.pid)
     helpers = [threading.Thread(target=_drain, args=(process.stderr, stderr_tail), daemon=True)]
     if cancel is not None or timeout is not None:
         helpers.append(
@@ -160,3 +163,14 @@ def _watch(
 
 
 _NO_WINDOW = getattr(subprocess, "CREATE_NO_WINDOW", 0) if sys.platform == "win32" else 0
+# Encodes run below normal priority: they still get every idle cycle, but the window that shows their
+# progress (and the uploads beside them) stay responsive while they run.
+_BELOW_NORMAL = getattr(subprocess, "BELOW_NORMAL_PRIORITY_CLASS", 0) if sys.platform == "win32" else 0
+_NICENESS = 5
+
+
+def _lower_priority(pid: int) -> None:
+    # Set from the parent after the start: a preexec_fn would not be safe with the app's other threads.
+    if sys.platform != "win32":
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, pid, _NICENESS)

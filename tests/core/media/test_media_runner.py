@@ -89,3 +89,25 @@ def test_progress_without_a_known_duration() -> None:
     snapshot = next(s for line in _block("1500000") if (s := parser.feed(line)))
     assert snapshot.percent is None and snapshot.eta_s is None and snapshot.out_time_s == 1.5
     assert parser.finished().percent == 100.0
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the child's nice value from /proc")
+def test_ffmpeg_runs_below_normal_priority(tools: FfmpegTools, tmp_path: Path) -> None:
+    """Encodes must not starve the window: the child runs niced."""
+    import os
+
+    seen: list[int] = []
+
+    def child_nice(_snapshot: object) -> None:
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == os.getpid():  # fields[1] is the parent pid, fields[16] the nice value
+                seen.append(int(fields[16]))
+
+    args = ["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-t", "2", "-c:v", "libx264",
+            "-preset", "ultrafast", "-f", "mp4", str(tmp_path / "out.mp4")]  # fmt: skip
+    run_ffmpeg(args, 2.0, on_progress=child_nice, tools=tools)
+    assert seen and all(nice >= 5 for nice in seen)
