@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from app import __version__
 from app.commands import auth, jobs, run, upload, uploads
-from app.commands.common import LOG_ENV, error, setup_logging
+from app.commands.common import LOG_ENV, CommandFailed, error, setup_logging
 
 log = logging.getLogger("app.cli")
 
@@ -48,6 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.run(args))
+    except CommandFailed as exc:
+        error(str(exc))
+        return exc.exit_code
     except KeyboardInterrupt:
         print("reeldrop: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import logging
 import secrets
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    import uvicorn
-
     from app.server.services import Services
+    from app.server.threaded import ThreadedServer
 
 log = logging.getLogger(__name__)
 
@@ -28,15 +25,13 @@ LOCAL_USERNAME = "this-computer"
 class LocalBackend:
     url: str
     token: str
-    _server: uvicorn.Server
-    _thread: threading.Thread
+    _served: ThreadedServer
     _services: Services
 
     def stop(self) -> None:
         from app.server.app import close_services
 
-        self._server.should_exit = True
-        self._thread.join(timeout=20)
+        self._served.stop()
         close_services(self._services)
 
 
@@ -58,27 +53,14 @@ def _local_token(services: Services) -> str:
 
 
 def start_local_backend(data_dir: Path, timeout: float = 30.0) -> LocalBackend:
-    import uvicorn
-
-    from app.server.app import build_services, create_app
+    from app.server.app import build_services
     from app.server.config import load_config
-    from app.server.embedded_s3 import free_port
+    from app.server.threaded import serve_in_thread
 
     # An empty environment: "This computer" always means the embedded store, whatever the shell says.
     config = load_config(env={}, data_dir=data_dir)
     services = build_services(config)
     token = _local_token(services)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(services), host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, name="reeldrop-local-backend", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + timeout
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("The built-in ReelDrop backend did not start.")
-        time.sleep(0.02)
-    url = f"http://127.0.0.1:{port}"
-    log.info("built-in backend (This computer) on %s", url)
-    return LocalBackend(url, token, server, thread, services)
+    served = serve_in_thread(services, "reeldrop-local-backend", timeout)
+    log.info("built-in backend (This computer) on %s", served.url)
+    return LocalBackend(served.url, token, served, services)

@@ -4,21 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import tempfile
 from pathlib import Path
 
+from app.commands.common import parse_size as cli_parse_size
+
 BLOCK = 8 * 1024 * 1024
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*$", re.I)
-_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 
 
 def parse_size(text: str) -> int:
-    """``1G``, ``128M``, ``8MiB``, ``4096`` → bytes (binary multiples)."""
-    found = _SIZE.match(text)
-    if not found:
-        raise ValueError(f"size {text!r}: expected e.g. 1G, 128M, 8MiB or a number of bytes")
-    size = int(float(found.group(1)) * _UNITS[found.group(2).lower()])
+    """``1G``, ``128M``, ``8MiB``, ``4096`` → bytes (binary multiples), as the reeldrop CLI reads them."""
+    size = cli_parse_size(text)
     if size <= 0:
         raise ValueError(f"size {text!r} must be positive")
     return size

@@ -9,8 +9,11 @@ import sys
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
+from app.connect import Connection, NotSignedIn, connect
 from app.core import paths
+from app.core.api import AuthRequired, BackendError
 from app.core.logsafe import install_redaction
+from app.core.settings import Settings, SettingsError
 
 LOG_ENV = "REELDROP_LOG"
 LOG_FILENAME = "reeldrop-cli.log"  # the GUI writes reeldrop.log; two rotating writers must not share one
@@ -34,6 +37,35 @@ def human_bytes(count: float) -> str:
             return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
         count /= 1024
     raise AssertionError("unreachable")
+
+
+class CommandFailed(Exception):
+    """Ends a command with one line for the user and an exit status (the CLI's main prints it)."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def connect_signed_in(server: str | None, settings: Settings) -> Connection:
+    """A connection whose token the backend accepts, checked once up front: one clear message now rather
+    than one per file later. Raises CommandFailed (2 for a malformed server URL, else 1)."""
+    try:
+        connection = connect(server, settings=settings)
+    except SettingsError as exc:
+        raise CommandFailed(str(exc), 2) from exc
+    except NotSignedIn as exc:
+        raise CommandFailed(str(exc)) from exc
+    try:
+        connection.client.me()
+    except AuthRequired as exc:
+        connection.close()
+        where = connection.target.describe()
+        raise CommandFailed(f"{where} refused the sign-in ({exc.detail}); run `reeldrop login`") from exc
+    except BackendError as exc:
+        connection.close()
+        raise CommandFailed(f"{connection.target.describe()}: {exc.detail}") from exc
+    return connection
 
 
 def error(message: str) -> None:

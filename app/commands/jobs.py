@@ -6,15 +6,14 @@ import argparse
 import json
 from pathlib import Path
 
-from app.commands.common import error, human_bytes
-from app.connect import NotSignedIn, connect
+from app.commands.common import connect_signed_in, error, human_bytes
 from app.core import paths
 from app.core.api import BackendError
 from app.core.results import download_results
 from app.core.results_extract import extract_results
 from app.core.results_types import ResultsDownloadError
 from app.core.results_zipcheck import ZipExtractError
-from app.core.settings import SettingsError, load_settings
+from app.core.settings import load_settings
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:
@@ -31,12 +30,8 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
 
 
 def list_jobs(args: argparse.Namespace) -> int:
-    try:
-        with connect(args.server, settings=load_settings()) as connection:
-            page = connection.client.jobs(limit=max(1, min(args.limit, 100)))
-    except (NotSignedIn, SettingsError, BackendError) as exc:
-        error(getattr(exc, "detail", str(exc)))
-        return 1
+    with connect_signed_in(args.server, load_settings()) as connection:
+        page = connection.client.jobs(limit=max(1, min(args.limit, 100)))
     if args.json:
         print(json.dumps(page["jobs"], indent=2))
         return 0
@@ -58,12 +53,9 @@ def download_job(args: argparse.Namespace) -> int:
     zip_path = paths.app_paths().cache / "results" / f"{args.job_id}.zip"
     zip_path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with connect(args.server, settings=settings) as connection:
+        with connect_signed_in(args.server, settings) as connection:
             fetched = download_results(connection.client, args.job_id, zip_path)
         unpacked = extract_results(fetched.path, folder / args.job_id, overwrite=True)
-    except (NotSignedIn, SettingsError) as exc:
-        error(str(exc))
-        return 1
     except BackendError as exc:
         error(f"job {args.job_id}: {exc.detail}")
         return 1

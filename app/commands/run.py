@@ -15,14 +15,12 @@ import sys
 import time
 from pathlib import Path
 
-from app.commands.common import error, human_bytes
-from app.connect import NotSignedIn, connect
+from app.commands.common import connect_signed_in, error, human_bytes
 from app.core import paths
-from app.core.api import AuthRequired, BackendError
 from app.core.media.presets import PresetError, default_catalog
 from app.core.pipeline import Pipeline, open_pipeline
 from app.core.pipeline_types import ItemSnapshot, Stage
-from app.core.settings import SettingsError, load_settings
+from app.core.settings import load_settings
 
 REFRESH_SECONDS = 0.5
 EXIT_INTERRUPTED = 130
@@ -48,17 +46,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.download is not None:
         settings = settings.with_changes(output_folder=args.download.expanduser().absolute())
-    try:
-        connection = connect(args.server, settings=settings)
-    except (NotSignedIn, SettingsError) as exc:
-        error(str(exc))
-        return 2 if isinstance(exc, SettingsError) else 1
-    with connection:
-        try:
-            connection.client.me()
-        except (AuthRequired, BackendError) as exc:
-            error(f"{connection.target.describe()}: {exc.detail}")
-            return 1
+    with connect_signed_in(args.server, settings) as connection:
         pipeline = open_pipeline(
             connection.client, settings.with_changes(start_on_add=True), paths.app_paths(), connection.backend_id
         )

@@ -16,12 +16,10 @@ from concurrent.futures import FIRST_COMPLETED, wait
 from pathlib import Path
 from typing import Any
 
-from app.commands.common import error, human_bytes, parse_size
+from app.commands.common import connect_signed_in, error, human_bytes, parse_size
 from app.commands.progress_bar import ProgressBar
-from app.connect import NotSignedIn, connect
 from app.core import paths
-from app.core.api import AuthRequired, BackendError
-from app.core.settings import SettingsError, load_settings
+from app.core.settings import load_settings
 from app.core.transfer.engine import DEFAULT_STALL_TIMEOUT, UploadEngine
 from app.core.transfer.handle import UploadError, UploadHandle
 from app.core.transfer.journal import Journal, JournalError
@@ -71,20 +69,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     limit = args.limit_rate if args.limit_rate is not None else settings.bandwidth_limit
     part_size = args.part_size or (settings.part_size_mib * 1024 * 1024 if settings.part_size_mib else None)
-    try:
-        connection = connect(args.server, settings=settings)
-    except (NotSignedIn, SettingsError) as exc:
-        error(str(exc))
-        return 2 if isinstance(exc, SettingsError) else 1
-    with connection:
-        try:
-            connection.client.me()  # one clear message now rather than one per file
-        except AuthRequired as exc:
-            error(f"{connection.target.describe()} refused the sign-in ({exc.detail}); run `reeldrop login`")
-            return 1
-        except BackendError as exc:
-            error(exc.detail)
-            return 1
+    with connect_signed_in(args.server, settings) as connection:
         try:
             journal = Journal.open(journal_path())
         except JournalError as exc:

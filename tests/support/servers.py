@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -12,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import requests
-import uvicorn
 
-from app.server.app import build_services, close_services, create_app
+from app.server.app import build_services, close_services
 from app.server.auth import create_user
 from app.server.config import load_config
-from app.server.embedded_s3 import EmbeddedS3, free_port
+from app.server.embedded_s3 import EmbeddedS3
 from app.server.services import Services
+from app.server.threaded import serve_in_thread
 
 TEST_ACCESS_KEY = "testing-access-key"
 TEST_SECRET_KEY = "testing-secret-key"
@@ -89,20 +87,9 @@ def reeldrop_server(
     }
     config = load_config(base_env, data_dir=data_dir).with_overrides(**overrides)
     services = build_services(config)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(services), host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, name="reeldrop-test-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the ReelDrop test server did not start")
-        time.sleep(0.02)
+    served = serve_in_thread(services, "reeldrop-test-server", timeout=20)
     try:
-        yield RunningServer(f"http://127.0.0.1:{port}", services, s3_endpoint)
+        yield RunningServer(served.url, services, s3_endpoint)
     finally:
-        server.should_exit = True
-        thread.join(timeout=20)
+        served.stop()
         close_services(services)
