@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -44,6 +45,7 @@ class Bridge(QObject):
         self._last_totals: QueueTotals | None = None
         self._stages: dict[str, Stage] = {}
         self._closed = False
+        self._emit_lock = threading.Lock()
         self._timer = QTimer(self)
         self._timer.setInterval(interval_ms)
         self._timer.timeout.connect(self.poll)
@@ -75,9 +77,12 @@ class Bridge(QObject):
 
     def call_soon(self, callback: Callable[[Any], None], value: Any = None) -> None:
         """From any thread: run `callback(value)` on the main thread."""
-        if not self._closed:
-            with contextlib.suppress(RuntimeError):  # the bridge was deleted while quitting
-                self._deliver.emit(callback, value)
+        # Checking `_closed` and posting must be one step against close(): a worker that posts to a bridge
+        # the main thread is deleting crashes Qt (seen as a segfault in a later event loop run).
+        with self._emit_lock:
+            if not self._closed:
+                with contextlib.suppress(RuntimeError):  # the bridge was deleted while quitting
+                    self._deliver.emit(callback, value)
 
     def _settle(
         self,
@@ -152,8 +157,10 @@ class Bridge(QObject):
 
     # -- shutdown ---------------------------------------------------------------------------------
     def close(self) -> None:
-        """Stop polling and drop queued background work; running tasks finish on their own."""
-        self._closed = True
+        """Stop polling and drop queued background work; running tasks finish on their own and deliver
+        nothing from then on."""
+        with self._emit_lock:
+            self._closed = True
         self._timer.stop()
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._commands.shutdown(wait=False, cancel_futures=False)
