@@ -54,3 +54,26 @@ def test_a_job_interrupted_by_a_shutdown_is_finished_after_the_restart(s3_endpoi
         doc = wait_for_job(user, job["status_url"], timeout=60)
         assert doc["status"] == "completed", doc
         assert doc["items"][1]["metadata"]["width"] == 640
+
+
+def test_a_job_orphaned_by_a_crash_is_queued_again_at_the_next_start(s3_endpoint: str, tmp_path: Path) -> None:
+    """SIGKILL or power loss: the job stays `processing` and its queue entry is gone. With the
+    single-machine queue nobody else can be running it, so the next start queues it again."""
+    env = {"S3_BUCKET_NAME": f"reeldrop-crash-{secrets.token_hex(3)}"}
+    data_dir = tmp_path / "server"
+    options = {"renditions": ["240p"], "audio": False, "clips": {"count": 0}, "thumbnails": 0}
+    with reeldrop_server(s3_endpoint, data_dir, env=env, run_worker=False) as first:
+        user = first.add_user(username="crasher", password="a long password")
+        data = upload(user, make_clip(tmp_path / "clip.mp4", seconds=2, size="320x240"))
+        job = user.call("POST", "/api/jobs", json={"upload_id": data["upload_id"], "options": options}).json()
+        # what a worker killed mid-job leaves behind: the job claimed, its queue entry consumed
+        with first.services.db.session() as session:
+            session.get(Job, job["job_id"]).status = "processing"
+        first.services.queue.huey.flush()
+        (data_dir / "work" / job["job_id"]).mkdir(parents=True)  # and its scratch folder
+
+    with reeldrop_server(s3_endpoint, data_dir, env=env, extra=FAST) as second:
+        user = _login(second.url, "crasher", "a long password")
+        doc = wait_for_job(user, job["status_url"], timeout=60)
+        assert doc["status"] == "completed", doc
+        assert not (data_dir / "work" / job["job_id"]).exists()

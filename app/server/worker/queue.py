@@ -15,11 +15,13 @@ from typing import TYPE_CHECKING, Any
 from huey import RedisHuey, SqliteHuey
 from huey.api import Huey
 from huey.consumer import Consumer
+from sqlalchemy import select
 
 from ..db import Job
 from .pipeline import process_job
 from .settings import WorkerSettings
-from .state import close_open_items, ensure_plan
+from .state import close_open_items, ensure_plan, reset_to_pending
+from .validate import remove_work_dir
 
 if TYPE_CHECKING:
     from ..config import ServerConfig
@@ -104,6 +106,8 @@ class HueyJobQueue:
     def start(self) -> None:
         """Consume in background threads of this process (the embedded default)."""
         self._shutdown.clear()
+        if not self.svc.config.queue_url:
+            self.requeue_interrupted()
         self._consumer = self._consumer_for(signals=False)
         self._consumer.start()
 
@@ -111,6 +115,21 @@ class HueyJobQueue:
         if self._consumer is not None:
             self._consumer.stop(graceful=True)
             self._consumer = None
+
+    def requeue_interrupted(self) -> list[str]:
+        """Jobs left `processing` by a process that died without handing them back (SIGKILL, power loss).
+
+        Only for the single-machine queue (no QUEUE_URL): there, no other worker can be running them, so
+        when this consumer starts they can only be orphans. Each starts again from its first step.
+        """
+        with self.svc.db.session() as session:
+            orphans = list(session.scalars(select(Job.id).where(Job.status == "processing")))
+        for job_id in orphans:
+            reset_to_pending(self.svc.db, job_id)
+            remove_work_dir(self.svc, job_id)
+            log.warning("job %s: interrupted by a crash; queued again", job_id)
+            self._task(job_id)
+        return orphans
 
     def run_forever(self) -> None:
         """Consume in the foreground until SIGINT/SIGTERM (``reeldrop-server worker``)."""
