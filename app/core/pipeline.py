@@ -19,7 +19,8 @@ from app.core.api import BackendClient
 from app.core.media.presets import default_catalog
 from app.core.paths import AppPaths
 from app.core.pipeline_live import ItemCancelled, ItemPaused, LiveItem, StageProgress
-from app.core.pipeline_stages import StageFailed, StageRunner, expand_sources, refuse_reason
+from app.core.pipeline_sources import expand_sources, refuse_reason
+from app.core.pipeline_stages import StageFailed, StageRunner
 from app.core.pipeline_store import ItemRecord, PipelineStore
 from app.core.pipeline_types import ItemSnapshot, QueueTotals, Stage
 from app.core.settings import Settings

@@ -15,7 +15,6 @@ from app.core.media.encoders import EncoderChoice, choose_encoder
 from app.core.media.presets import Preset
 from app.core.media.progress import ProgressTracker
 from app.core.pipeline_live import ItemCancelled, ItemPaused, LiveItem, StageProgress
-from app.core.pipeline_sources import expand_sources, refuse_reason
 from app.core.pipeline_store import ItemRecord
 from app.core.pipeline_types import Stage
 from app.core.results import ResultsDownloader
@@ -28,8 +27,6 @@ from app.core.transfer.engine import UploadEngine
 from app.core.transfer.handle import UploadCancelled, UploadError, UploadHandle, UploadInterrupted, UploadResult
 
 log = logging.getLogger(__name__)
-
-__all__ = ["StageFailed", "StageRunner", "expand_sources", "refuse_reason"]
 
 
 class StageFailed(Exception):

@@ -10,7 +10,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from app.core.pipeline_types import Stage
@@ -138,7 +138,3 @@ class PipelineStore:
     def remove(self, item_id: str) -> None:
         with self._lock:
             self._db.execute("DELETE FROM items WHERE item_id = ?", (item_id,))
-
-
-def with_stage(record: ItemRecord, stage: Stage) -> ItemRecord:
-    return replace(record, stage=stage.value)

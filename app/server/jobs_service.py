@@ -95,6 +95,10 @@ def upload_for_reserved_job(session: Session, user: User, job_id: str) -> Upload
     return upload
 
 
+def _result(job: Job) -> dict[str, Any]:
+    return {"zip_size": job.result_size, "zip_sha256": job.result_sha256}
+
+
 def _stamp(moment: Any) -> str:
     return moment.isoformat() + "Z"
 
@@ -127,7 +131,7 @@ def status_document(job: Job) -> dict[str, Any]:
         "status_url": f"/api/jobs/{job.id}",
     }
     if job.result_sha256:
-        doc["result"] = {"zip_size": job.result_size, "zip_sha256": job.result_sha256}
+        doc["result"] = _result(job)
     return doc
 
 
@@ -141,5 +145,5 @@ def summary(job: Job) -> dict[str, Any]:
         "title": job.options.get("title"),
         "created_at": _stamp(job.created_at),
         "updated_at": _stamp(job.updated_at),
-        "result": {"zip_size": job.result_size, "zip_sha256": job.result_sha256} if job.result_sha256 else None,
+        "result": _result(job) if job.result_sha256 else None,
     }
