@@ -205,9 +205,7 @@ class Settings:
         if name == EMBEDDED_PROFILE_NAME:
             raise SettingsError(f"the built-in profile {EMBEDDED_PROFILE_NAME!r} cannot be removed")
         active = EMBEDDED_PROFILE_NAME if name == self.active_profile else self.active_profile
-        return self.with_changes(
-            profiles=tuple(p for p in self.profiles if p.name != name), active_profile=active
-        )
+        return self.with_changes(profiles=tuple(p for p in self.profiles if p.name != name), active_profile=active)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -247,9 +245,7 @@ class Settings:
         names = {p.name for p in values.get("profiles", (BUILTIN_PROFILE,))}
         active = values.get("active_profile", EMBEDDED_PROFILE_NAME)
         if active not in names:
-            problems.append(
-                f"active_profile {active!r} is not one of the profiles; using {EMBEDDED_PROFILE_NAME!r}"
-            )
+            problems.append(f"active_profile {active!r} is not one of the profiles; using {EMBEDDED_PROFILE_NAME!r}")
             del values["active_profile"]
         return cls(**values), problems
 
@@ -265,9 +261,7 @@ def _profiles_from_json(raw: Any, problems: list[str]) -> tuple[Profile, ...]:
                 raise SettingsError(f"expected an object, got {item!r}")
             profile = Profile(item.get("name", ""), item.get("server_url"), item.get("username") or "")
             if profile.name == EMBEDDED_PROFILE_NAME and not profile.embedded:
-                raise SettingsError(
-                    f"the built-in profile {EMBEDDED_PROFILE_NAME!r} cannot point to a server"
-                )
+                raise SettingsError(f"the built-in profile {EMBEDDED_PROFILE_NAME!r} cannot point to a server")
             if profile.name in kept:
                 raise SettingsError(f"another profile is already named {profile.name!r}")
         except SettingsError as exc:
