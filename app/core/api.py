@@ -145,13 +145,17 @@ class BackendClient:
         content_type: str | None = None,
         part_size: int | None = None,
         checksum_algorithm: str | None = None,
+        streaming: bool = False,
     ) -> dict[str, Any]:
-        """Start an upload. ``checksum_algorithm="CRC32C"`` makes S3 verify every multipart part."""
+        """Start an upload. ``checksum_algorithm="CRC32C"`` makes S3 verify every multipart part.
+        ``streaming=True``: the file is still being written and ``file_size`` is an upper bound."""
         body: dict[str, Any] = {"filename": filename, "file_size": file_size, "content_type": content_type}
         if part_size:
             body["part_size"] = part_size
         if checksum_algorithm:
             body["checksum_algorithm"] = checksum_algorithm
+        if streaming:
+            body["streaming"] = True
         return self.request("POST", "/api/upload/presigned-url", json=body)
 
     def sign_parts(self, upload_id: str, parts: Mapping[int, str | Mapping[str, str] | None]) -> list[SignedPart]:
@@ -174,9 +178,11 @@ class BackendClient:
         upload_id: str,
         parts: Sequence[tuple[int, str] | tuple[int, str, str | None]] | None = None,
         sha256: str | None = None,
+        size: int | None = None,
     ) -> dict[str, Any]:
         """Finish an upload: ``parts`` are (number, etag) or (number, etag, base64 CRC32C) for multipart
-        uploads, nothing for a presigned POST; ``sha256`` is the client's whole-file hash (hex)."""
+        uploads, nothing for a presigned POST; ``sha256`` is the client's whole-file hash (hex); ``size``
+        the file's size (the server checks it; a streaming upload needs it)."""
         listed = []
         for part in parts or []:
             entry: dict[str, Any] = {"part_number": part[0], "etag": part[1]}
@@ -186,6 +192,8 @@ class BackendClient:
         body: dict[str, Any] = {"parts": listed}
         if sha256:
             body["sha256"] = sha256
+        if size is not None:
+            body["size"] = size
         # the server answers a second complete of a finished upload with the same result
         return self.request("POST", f"/api/upload/{upload_id}/complete", json=body, idempotent=True)
 

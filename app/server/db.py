@@ -77,6 +77,9 @@ class Upload(Base):
     # Per-part checksum S3 verifies on every part (multipart), and the client's whole-file SHA-256.
     checksum_algorithm: Mapped[str | None] = mapped_column(String(16), nullable=True)
     sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Sent while the client still writes the file (compress-while-upload): declared_size and part_count
+    # are upper bounds, and complete says the real size.
+    streaming: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     # The job id reserved when the URL was handed out (seed 004 creates the job with it later).
     reserved_job_id: Mapped[str] = mapped_column(String(36), default=new_id, index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
@@ -139,6 +142,7 @@ class Database:
 
     def create_all(self) -> None:
         Base.metadata.create_all(self.engine)
+        _add_missing_columns(self.engine)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -167,3 +171,27 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+# Columns added after a table first shipped: create_all() never alters an existing table, so a database
+# made by an earlier version gets them here (additive only: each has a server default).
+_ADDED_COLUMNS = {"uploads": ("streaming",)}
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    from sqlalchemy import inspect, text
+
+    inspector = inspect(engine)
+    for table_name, columns in _ADDED_COLUMNS.items():
+        present = {column["name"] for column in inspector.get_columns(table_name)}
+        table = Base.metadata.tables[table_name]
+        for name in columns:
+            if name in present:
+                continue
+            column = table.columns[name]
+            kind = column.type.compile(dialect=engine.dialect)
+            default = getattr(column.server_default, "arg", None)
+            # A quoted literal: SQLite and PostgreSQL both read '0' as false for a BOOLEAN.
+            clause = f" DEFAULT '{default}'" if isinstance(default, str) else ""
+            with engine.begin() as conn:
+                conn.execute(text(f"ALTER TABLE {table_name} ADD COLUMN {name} {kind}{clause}"))

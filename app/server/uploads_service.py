@@ -64,20 +64,35 @@ def fail_upload(store: ObjectStore, upload: Upload, code: str, reason: str) -> A
     return ApiError(400, code, f"{upload.filename}: {reason} The upload was discarded.")
 
 
-def verify_object(store: ObjectStore, upload: Upload) -> None:
+def expected_size(upload: Upload, size: int | None) -> int:
+    """The size S3 must hold: the declared one, or for a streaming upload the one complete reports (which
+    must fit under the declared upper bound). A size given for an ordinary upload must match too."""
+    if upload.streaming:
+        if size is None:
+            raise ApiError(400, "size_required", "A streaming upload is completed with its real size.")
+        if not 1 <= size <= upload.declared_size:
+            raise ApiError(
+                400,
+                "invalid_size",
+                f"size {size} is outside 1..{upload.declared_size}, the upper bound declared for this upload.",
+            )
+        return size
+    if size is not None and size != upload.declared_size:
+        raise ApiError(400, "invalid_size", f"size {size} differs from the {upload.declared_size} bytes declared.")
+    return upload.declared_size
+
+
+def verify_object(store: ObjectStore, upload: Upload, *, size: int | None = None) -> None:
     """HeadObject is the real guard: S3-compatible stores do not all enforce a POST policy's size range."""
+    wanted = expected_size(upload, size)
     head = store.head(upload.s3_key)
     if head is None:
         raise ApiError(
             409, "object_missing", f"{upload.filename}: nothing has been uploaded to S3 for this upload yet."
         )
-    if head.size != upload.declared_size:
-        raise fail_upload(
-            store,
-            upload,
-            "size_mismatch",
-            f"S3 holds {head.size} bytes but {upload.declared_size} were declared.",
-        )
+    if head.size != wanted:
+        said = "the client reported" if upload.streaming else "were declared"
+        raise fail_upload(store, upload, "size_mismatch", f"S3 holds {head.size} bytes but {wanted} {said}.")
     stored_type = head.content_type.split(";")[0].strip().lower()
     if stored_type and stored_type != upload.content_type:
         raise fail_upload(
@@ -92,9 +107,19 @@ def verify_object(store: ObjectStore, upload: Upload) -> None:
 
 
 def complete_multipart(
-    store: ObjectStore, upload: Upload, parts: list[tuple[int, str]], crc32c: dict[int, str] | None = None
+    store: ObjectStore,
+    upload: Upload,
+    parts: list[tuple[int, str]],
+    crc32c: dict[int, str] | None = None,
+    *,
+    size: int | None = None,
 ) -> None:
-    expected = list(range(1, (upload.part_count or 0) + 1))
+    count = upload.part_count or 0
+    if upload.streaming:
+        # Its part_count is an upper bound: the file ended after parts 1..N, N <= part_count.
+        count = min(count, max(1, len(parts)))
+    expected_size(upload, size)  # a missing or impossible size is refused before S3 assembles anything
+    expected = list(range(1, count + 1))
     numbers = [n for n, _ in parts]
     if numbers != expected:
         missing = sorted(set(expected) - set(numbers))
@@ -114,7 +139,8 @@ def complete_multipart(
         if is_missing(exc):
             raise ApiError(409, "upload_not_active", "S3 no longer knows this multipart upload.") from exc
         raise
-    verify_object(store, upload)
+    verify_object(store, upload, size=size)
+    upload.part_count = count
 
 
 def abort_or_delete(store: ObjectStore, upload: Upload) -> None:
@@ -161,6 +187,7 @@ def describe(upload: Upload) -> dict[str, Any]:
         "error": upload.error,
         "checksum_algorithm": upload.checksum_algorithm,
         "sha256": upload.sha256,
+        "streaming": upload.streaming,
         "job_id": upload.reserved_job_id,
         "created_at": upload.created_at.isoformat() + "Z",
         "updated_at": upload.updated_at.isoformat() + "Z",

@@ -1,17 +1,18 @@
 """What every file's upload shares: the backend, the journal, one S3 session, one connection budget
-(a thread pool), one bandwidth limit, one progress tracker, one stall watchdog, one retry policy."""
+(a gated thread pool), one bandwidth limit, one progress tracker, one stall watchdog, one retry policy."""
 
 from __future__ import annotations
 
 import random
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from app.core.api import BackendClient
+from app.core.gated_pool import GatedPool
 from app.core.logsafe import redact
 from app.core.transfer.checksums import ChecksumAlgorithm
+from app.core.transfer.growing import GrowingFile
 from app.core.transfer.handle import UploadHandle
 from app.core.transfer.journal import Journal
 from app.core.transfer.progress import ProgressTracker
@@ -31,8 +32,8 @@ class EngineContext:
     progress: ProgressTracker
     watchdog: StallWatchdog
     policy: BackoffPolicy
-    parts_pool: ThreadPoolExecutor  # its size is the global budget of concurrent connections
-    concurrency: int
+    parts_pool: GatedPool  # its limit is the global budget of concurrent connections
+    concurrency: int  # that limit, read by each file to size its window of signed parts
     part_size: int | None
     checksum_algorithm: ChecksumAlgorithm
     stopping: threading.Event = field(default_factory=threading.Event)
@@ -59,6 +60,9 @@ class FileJob:
     handle: UploadHandle
     content_type: str | None
     wire: WireCounter = field(default_factory=WireCounter)
+    growing: GrowingFile | None = None
+    """Set when the file is still being written (compress-while-upload); ``upper_bound`` caps its size."""
+    upper_bound: int = 0
 
     @property
     def path(self) -> str:

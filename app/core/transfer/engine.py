@@ -7,9 +7,10 @@
     result = handle.result(timeout=...)          # UploadResult, or raises UploadError naming file + cause
     engine.shutdown()                            # interrupts what runs; the journal resumes it next time
 
-Threads: one small pool coordinates files (journal, presign, scan, sign, complete), and one pool of
-``concurrency`` threads sends every part and POST of every file — that pool *is* the global connection
-budget, and one pooled requests.Session serves it. Files are independent: one failing never stops the
+Threads: one small pool coordinates files (journal, presign, scan, sign, complete), and one pool that
+lets ``concurrency`` tasks at a time send the parts and POSTs of every file — that pool *is* the global
+connection budget, and one pooled requests.Session serves it. ``set_concurrency`` widens or narrows both
+pools while uploads run (see app.core.gated_pool). Files are independent: one failing never stops the
 others. Small files go in one presigned POST, large ones in multipart parts (the server decides).
 """
 
@@ -17,19 +18,22 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import random
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from app.core.api import BackendClient
+from app.core.gated_pool import GatedPool
+from app.core.settings import MAX_CONCURRENCY
 from app.core.transfer.checksums import ChecksumAlgorithm
 from app.core.transfer.clock import SYSTEM_CLOCK, Clock
 from app.core.transfer.context import EngineContext, FileJob, plain
 from app.core.transfer.failures import describe, is_resumable, source_problem
 from app.core.transfer.fingerprint import normalise_path
+from app.core.transfer.growing import GrowingFile
 from app.core.transfer.handle import (
     UploadError,
     UploadHandle,
@@ -44,6 +48,7 @@ from app.core.transfer.progress import ProgressSnapshot, ProgressTracker
 from app.core.transfer.resume import AlreadyUploaded, PostStart, abort_quietly, prepare
 from app.core.transfer.retry import BackoffPolicy
 from app.core.transfer.stall import StallWatchdog
+from app.core.transfer.streaming import StreamingUpload, start_streaming
 from app.core.transfer.throttle import Throttle
 from app.core.transfer.transport import S3Transport
 
@@ -76,12 +81,17 @@ class UploadEngine:
         ``sleep`` and ``rng`` are the backoff's, injectable for tests."""
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
-        self.concurrency = concurrency
+        # How far set_concurrency may go: the settings' maximum (the pools start threads only as work comes).
+        self.max_concurrency = max(MAX_CONCURRENCY, concurrency)
         self.throttle = Throttle(bandwidth_limit, clock=clock)
         self.progress = ProgressTracker(clock=clock)
         self.watchdog = StallWatchdog(stall_timeout, clock=clock).start()
+        # As many pooled connections as the budget may ever allow: a raised budget then reuses connections
+        # instead of opening (and discarding) extra ones. Idle slots cost nothing; urllib3 opens lazily.
         transport = S3Transport(
-            pool_size=concurrency, send_timeout=stall_timeout, response_timeout=response_timeout or stall_timeout
+            pool_size=self.max_concurrency,
+            send_timeout=stall_timeout,
+            response_timeout=response_timeout or stall_timeout,
         )
         self._ctx = EngineContext(
             client=client,
@@ -92,14 +102,18 @@ class UploadEngine:
             progress=self.progress,
             watchdog=self.watchdog,
             policy=policy or BackoffPolicy(),
-            parts_pool=ThreadPoolExecutor(concurrency, thread_name_prefix="reeldrop-part"),
+            parts_pool=GatedPool(concurrency, most=self.max_concurrency, thread_name_prefix="reeldrop-part"),
             concurrency=concurrency,
             part_size=part_size,
             checksum_algorithm=ChecksumAlgorithm(checksum),
             sleep=sleep,
             rng=rng,
         )
-        self._files_pool = ThreadPoolExecutor(max_active_files or concurrency, thread_name_prefix="reeldrop-file")
+        # Files follow the budget unless told otherwise: with fewer files than connections, small files
+        # (one POST each) could not use the budget.
+        self._files_follow_budget = max_active_files is None
+        files = max_active_files or concurrency
+        self._files_pool = GatedPool(files, most=max(files, self.max_concurrency), thread_name_prefix="reeldrop-file")
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._handles: list[UploadHandle] = []
@@ -109,6 +123,16 @@ class UploadEngine:
     @property
     def journal(self) -> Journal:
         return self._ctx.journal
+
+    @property
+    def concurrency(self) -> int:
+        """The connection budget: how many parts and POSTs may be on the wire at once."""
+        return self._ctx.concurrency
+
+    @property
+    def connections_in_use(self) -> int:
+        """Parts and POSTs being sent now (above ``concurrency`` for a while after it was lowered)."""
+        return self._ctx.parts_pool.running
 
     @property
     def handles(self) -> list[UploadHandle]:
@@ -139,6 +163,24 @@ class UploadEngine:
         self._files_pool.submit(self._run, FileJob(handle, content_type), key)
         return handle
 
+    def submit_growing(
+        self, path: str | Path, growing: GrowingFile, upper_bound: int, content_type: str | None = None
+    ) -> UploadHandle:
+        """Upload a file while its writer still writes it (see ``streaming.py``). ``upper_bound`` is the most
+        it may grow to. The caller ends it with ``growing.finish()`` once the writer succeeded, or
+        ``growing.abandon()`` (the upload then fails and is aborted on the server)."""
+        path = Path(path)
+        handle = UploadHandle(next(self._ids), path, upper_bound)
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the upload engine was shut down")
+            self._handles.append(handle)
+            self._active[normalise_path(path)] = handle
+        self.progress.add_file(handle.file_id, upper_bound)
+        job = FileJob(handle, content_type, growing=growing, upper_bound=upper_bound)
+        self._files_pool.submit(self._run, job, normalise_path(path))
+        return handle
+
     def resume_unfinished(self) -> list[UploadHandle]:
         """Submit every file the journal still has uploading on this backend (after a crash or quit)."""
         handles = []
@@ -150,6 +192,19 @@ class UploadEngine:
     def set_bandwidth_limit(self, bytes_per_second: float | None) -> None:
         """Change the global limit while uploads run; None lifts it."""
         self.throttle.set_rate(bytes_per_second)
+
+    def set_concurrency(self, concurrency: int) -> None:
+        """Change the connection budget while uploads run. Raised, waiting parts start at once; lowered,
+        the parts on the wire finish (none is cut off) and the next start once fewer than this run."""
+        if not 1 <= concurrency <= self.max_concurrency:
+            raise ValueError(f"concurrency must be between 1 and {self.max_concurrency}")
+        with self._lock:
+            # The context first: each file's window of signed parts is sized from it.
+            self._ctx.concurrency = concurrency
+            self._ctx.parts_pool.set_limit(concurrency)
+            if self._files_follow_budget:
+                self._files_pool.set_limit(concurrency)
+        log.info("upload concurrency is now %d", concurrency)
 
     def snapshot(self) -> ProgressSnapshot:
         return self.progress.snapshot()
@@ -209,6 +264,11 @@ class UploadEngine:
         if ctx.stopping.is_set():
             raise UploadInterrupted(handle.path, "not started before the engine stopped", resumable=True)
         handle.set_state(UploadStatus.PREPARING)
+        if job.growing is not None:
+            start = start_streaming(ctx, job, job.upper_bound)
+            handle.upload_id = start.upload_id
+            max_parts = math.ceil(job.upper_bound / start.part_size)
+            return StreamingUpload(ctx, job, start, job.growing, max_parts).run(started)
         for _ in range(2):
             start = prepare(ctx, job, handle.size)
             handle.upload_id = start.upload_id

@@ -201,34 +201,55 @@ class Journal:
         marks a single presigned POST (nothing to resume part by part, but listed and cleaned up)."""
         real_path = normalise_path(path)
         stat = os.stat(real_path)
-        print_ = fingerprint(real_path)
-        now = self._now()
-        try:
-            self._insert_upload(upload_id, real_path, stat, print_, s3_key, part_size, now, backend)
-        except sqlite3.IntegrityError as error:
-            raise JournalError(f"upload {upload_id} is already in the journal") from error
+        return self._insert_upload(
+            upload_id, real_path, (stat.st_size, stat.st_mtime_ns, fingerprint(real_path)), s3_key, part_size, backend
+        )
+
+    def start_growing(
+        self, path: str | os.PathLike[str], *, upload_id: str, s3_key: str, part_size: int, backend: str = ""
+    ) -> JournalEntry:
+        """Journal an upload of a file that is still being written. Until ``seal`` records the finished
+        file, the entry matches no file: a crash before then leaves an upload the next run aborts (the
+        writer starts over and writes other bytes), never one it resumes."""
+        return self._insert_upload(upload_id, normalise_path(path), (-1, 0, ""), s3_key, part_size, backend)
+
+    def seal(self, upload_id: str) -> None:
+        """The growing file is finished: take its size, mtime and fingerprint now, so it resumes like any."""
         entry = self.get(upload_id)
-        assert entry is not None
-        return entry
+        if entry is None:
+            raise JournalError(f"upload {upload_id} is not in the journal")
+        stat = os.stat(entry.path)
+        print_ = fingerprint(entry.path)
+        with self._write():
+            self._db.execute(
+                "UPDATE uploads SET size = ?, mtime_ns = ?, fingerprint = ?, updated_at = ? WHERE upload_id = ?",
+                (stat.st_size, stat.st_mtime_ns, print_, self._now(), upload_id),
+            )
 
     def _insert_upload(
         self,
         upload_id: str,
         real_path: str,
-        stat: os.stat_result,
-        print_: str,
+        file_state: tuple[int, int, str],
         s3_key: str,
         part_size: int,
-        now: float,
         backend: str,
-    ) -> None:
-        with self._write():
-            self._db.execute(
-                "INSERT INTO uploads (upload_id, path, size, mtime_ns, fingerprint, s3_key, part_size,"
-                " state, created_at, updated_at, backend) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (upload_id, real_path, stat.st_size, stat.st_mtime_ns, print_, s3_key, part_size,
-                 UploadState.UPLOADING.value, now, now, backend),
-            )  # fmt: skip
+    ) -> JournalEntry:
+        size, mtime_ns, print_ = file_state
+        now = self._now()
+        try:
+            with self._write():
+                self._db.execute(
+                    "INSERT INTO uploads (upload_id, path, size, mtime_ns, fingerprint, s3_key, part_size,"
+                    " state, created_at, updated_at, backend) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (upload_id, real_path, size, mtime_ns, print_, s3_key, part_size,
+                     UploadState.UPLOADING.value, now, now, backend),
+                )  # fmt: skip
+        except sqlite3.IntegrityError as error:
+            raise JournalError(f"upload {upload_id} is already in the journal") from error
+        entry = self.get(upload_id)
+        assert entry is not None
+        return entry
 
     def record_part(self, upload_id: str, part_number: int, *, etag: str, size: int, checksum: str) -> None:
         """Durably note that S3 holds ``part_number`` (committed before this returns)."""

@@ -75,7 +75,7 @@ class MultipartUpload:
             raise
         handle.set_state(UploadStatus.COMPLETING)
         parts = [(n, etag, checksum.crc32c) for n, (etag, checksum) in sorted(self.finished.items())]
-        answer = ctx.client.complete(self.start.upload_id, parts, sha256=scanner.sha256_hex)
+        answer = ctx.client.complete(self.start.upload_id, parts, sha256=scanner.sha256_hex, size=self.plan.size)
         self._check_completion(answer, scanner.sha256_hex)
         ctx.journal.mark_completed(self.start.upload_id, sha256=scanner.sha256_hex)
         return UploadResult(
@@ -101,7 +101,7 @@ class MultipartUpload:
             raise UploadError(self.job.path, "the server recorded a different SHA-256 than the one sent")
 
     # -- the part loop ----------------------------------------------------------------------------
-    def _send_all(self, scan: Iterator[tuple[Part, PartChecksum]]) -> None:
+    def _send_all(self, scan: Iterator[tuple[Part, PartChecksum] | None]) -> None:
         control = self.job.handle.control
         scan_done = False
         while True:
@@ -150,7 +150,7 @@ class MultipartUpload:
         if not final and not was_paused and not self.ctx.stopping.is_set():
             control.resume()
 
-    def _refill(self, scan: Iterator[tuple[Part, PartChecksum]], scan_done: bool) -> bool:
+    def _refill(self, scan: Iterator[tuple[Part, PartChecksum] | None], scan_done: bool) -> bool:
         batch: list[PartTask] = []
         while len(self.outstanding) + len(batch) < self.window and not self.job.handle.control.stop_event.is_set():
             if self.requeued:
@@ -159,10 +159,13 @@ class MultipartUpload:
             if scan_done:
                 break
             try:
-                part, checksum = next(scan)
+                item = next(scan)
             except StopIteration:
                 scan_done = True
                 break
+            if item is None:  # a growing file: the next part is not written yet
+                break
+            part, checksum = item
             if not self._reuse(part, checksum):
                 batch.append(PartTask(part, checksum))
         unsigned = {task.part.number: task.checksum.sign_fields for task in batch if task.signed is None}

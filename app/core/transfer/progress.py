@@ -120,6 +120,14 @@ class ProgressTracker:
         with self._lock:
             self._files[file_id] = _FileState(total, done, self._clock.now(), self._window)
 
+    def set_total(self, file_id: Hashable, total: int) -> None:
+        """The file's size became known (a file uploaded while it was written was tracked at an upper bound)."""
+        with self._lock:
+            state = self._files.get(file_id)
+            if state is not None:
+                state.total = total
+                state.committed = min(state.committed, total)
+
     def remove_file(self, file_id: Hashable) -> None:
         with self._lock:
             self._files.pop(file_id, None)

@@ -59,6 +59,11 @@ class AlreadyUploaded:
 Start = MultipartStart | PostStart | AlreadyUploaded
 
 
+def algorithm_of(upload: dict[str, Any]) -> ChecksumAlgorithm:
+    """The per-part checksum a server upload record (or presign answer) asks for: CRC32C, else MD5."""
+    return ChecksumAlgorithm.CRC32C if upload.get("checksum_algorithm") == "CRC32C" else ChecksumAlgorithm.MD5
+
+
 def abort_quietly(ctx: EngineContext, upload_id: str, why: str) -> None:
     """Abort an upload on the server (best effort) and mark it aborted in the journal."""
     try:
@@ -135,7 +140,7 @@ def _pick_up(ctx: EngineContext, job: FileJob, entry: JournalEntry) -> Start | N
     stale = entry.finished_part_numbers - set(reusable)
     if stale:
         ctx.journal.forget_parts(entry.upload_id, stale)
-    algorithm = ChecksumAlgorithm.CRC32C if record.get("checksum_algorithm") == "CRC32C" else ChecksumAlgorithm.MD5
+    algorithm = algorithm_of(record)
     log.info("resuming upload %s of %s: %d of its parts are already stored", entry.upload_id, job.path, len(reusable))
     return MultipartStart(entry.upload_id, entry.s3_key, entry.part_size, algorithm, reusable, resumed=True)
 
@@ -154,8 +159,7 @@ def start_fresh(ctx: EngineContext, job: FileJob, size: int) -> Start:
         return PostStart(upload_id, s3_key, answer["upload_url"], dict(answer["upload_fields"]))
     part_size = int(answer["part_size"])
     ctx.journal.start(job.path, upload_id=upload_id, s3_key=s3_key, part_size=part_size, backend=ctx.backend_id)
-    algorithm = ChecksumAlgorithm.CRC32C if answer.get("checksum_algorithm") == "CRC32C" else ChecksumAlgorithm.MD5
-    return MultipartStart(upload_id, s3_key, part_size, algorithm)
+    return MultipartStart(upload_id, s3_key, part_size, algorithm_of(answer))
 
 
 def prepare(ctx: EngineContext, job: FileJob, size: int) -> Start:

@@ -15,6 +15,11 @@ class PresignRequest(BaseModel):
     checksum_algorithm: Literal["CRC32C"] | None = Field(
         default=None, description="per-part checksum S3 must verify on every multipart part"
     )
+    streaming: bool = Field(
+        default=False,
+        description="the file is still being written (compress-while-upload): file_size is an upper bound, "
+        "the upload is always multipart, and complete gives the real size",
+    )
 
 
 class PartRequest(BaseModel):
@@ -36,6 +41,7 @@ class CompletedPart(BaseModel):
 class CompleteRequest(BaseModel):
     parts: list[CompletedPart] = Field(default_factory=list, max_length=10_000)
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
+    size: int | None = Field(default=None, description="the file's size in bytes; required for a streaming upload")
 
 
 class TranscriptText(BaseModel):

@@ -45,7 +45,8 @@ def presigned_url(
         content_type=content_type,
         declared_size=size,
         s3_key=_key_for(svc, user, upload_id, filename),
-        method="POST" if size <= svc.config.multipart_threshold else "MULTIPART",
+        method="POST" if size <= svc.config.multipart_threshold and not body.streaming else "MULTIPART",
+        streaming=body.streaming,
     )
     expires = svc.config.presigned_expiry
     metadata = {"original-filename": rules.key_safe_name(filename), "upload-id": upload_id}
@@ -67,7 +68,10 @@ def presigned_url(
         upload.checksum_algorithm = body.checksum_algorithm
         upload.s3_upload_id = svc.store.create_multipart(upload.s3_key, content_type, metadata, body.checksum_algorithm)
         answer.update(
-            part_size=upload.part_size, part_count=upload.part_count, checksum_algorithm=body.checksum_algorithm
+            part_size=upload.part_size,
+            part_count=upload.part_count,
+            checksum_algorithm=body.checksum_algorithm,
+            streaming=upload.streaming,
         )
     session.add(upload)
     session.flush()
@@ -156,9 +160,9 @@ def complete(
         if upload.method == "MULTIPART":
             parts = [(p.part_number, p.etag) for p in body.parts]
             crc32c = {p.part_number: p.checksum_crc32c for p in body.parts if p.checksum_crc32c}
-            svc_uploads.complete_multipart(svc.store, upload, parts, crc32c)
+            svc_uploads.complete_multipart(svc.store, upload, parts, crc32c, size=body.size)
         else:
-            svc_uploads.verify_object(svc.store, upload)
+            svc_uploads.verify_object(svc.store, upload, size=body.size)
         if body.sha256:
             upload.sha256 = body.sha256.lower()
     except ApiError:
