@@ -1,9 +1,9 @@
 """One dropped file through every stage: compress -> upload -> job -> poll -> results ZIP -> extract.
 
-Each item is driven by one thread from a small pool; stage boundaries are journaled in PipelineStore, so
-a quit or a crash continues each item where it stopped (the upload engine's own journal makes the upload
-stage resume at the part level, the results download resumes by byte range). The GUI and the CLI use only
-the PipelineControl surface and immutable snapshots.
+Each item is driven by one thread from a small pool (its width follows the concurrency setting, live);
+stage boundaries are journaled in PipelineStore, so a quit or a crash continues each item where it stopped
+(the upload engine's own journal makes the upload stage resume at the part level, the results download
+resumes by byte range). The GUI and the CLI use only the PipelineControl surface and immutable snapshots.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from app.core.api import BackendClient
+from app.core.gated_pool import GatedPool
 from app.core.media.presets import default_catalog
 from app.core.paths import AppPaths
 from app.core.pipeline_live import ItemCancelled, ItemPaused, LiveItem, StageProgress
@@ -23,7 +23,7 @@ from app.core.pipeline_sources import expand_sources, refuse_reason
 from app.core.pipeline_stages import StageFailed, StageRunner
 from app.core.pipeline_store import ItemRecord, PipelineStore
 from app.core.pipeline_types import ItemSnapshot, QueueTotals, Stage
-from app.core.settings import Settings
+from app.core.settings import MAX_CONCURRENCY, Settings
 from app.core.transfer.engine import UploadEngine
 from app.core.transfer.journal import Journal
 
@@ -37,6 +37,12 @@ _WEIGHTS = {
     Stage.DOWNLOADING: (0.92, 0.08),
 }
 _ORDER = [Stage.COMPRESSING, Stage.UPLOADING, Stage.PROCESSING, Stage.DOWNLOADING, Stage.DONE]
+
+
+def item_drivers(concurrency: int) -> int:
+    """How many items are worked on at once for a connection budget of `concurrency`: one more than the
+    budget, so the connections stay busy while another item encodes, is processed or downloads."""
+    return max(4, concurrency + 1)
 
 
 class Pipeline:
@@ -60,7 +66,8 @@ class Pipeline:
         self._lock = threading.Lock()
         self._live: dict[str, LiveItem] = {}
         self._records: dict[str, ItemRecord] = {r.item_id: r for r in store.all()}
-        self._drivers = ThreadPoolExecutor(max_workers=max_active, thread_name_prefix="reeldrop-item")
+        most = max(max_active, item_drivers(MAX_CONCURRENCY))
+        self._drivers = GatedPool(max_active, most=most, thread_name_prefix="reeldrop-item")
         self._closed = False
 
     # -- life cycle -------------------------------------------------------------------------------
@@ -205,7 +212,24 @@ class Pipeline:
         self.default_preset = settings.default_preset
         self.output_dir = settings.output_folder
         self.autostart = settings.start_on_add
+        # Items beyond the new width wait their turn; lowered, the items at work finish their stage run.
+        self._drivers.set_limit(min(item_drivers(settings.concurrency), self._drivers.most))
         self._runner.apply_settings(settings)
+
+    @property
+    def max_active(self) -> int:
+        """How many items are worked on at once."""
+        return self._drivers.limit
+
+    @property
+    def upload_concurrency(self) -> int:
+        """The upload engine's connection budget (it follows the concurrency setting)."""
+        return self._runner.engine.concurrency
+
+    @property
+    def uploads_in_flight(self) -> int:
+        """Parts and single-request uploads on the wire now, across every file."""
+        return self._runner.engine.connections_in_use
 
     def records(self) -> list[ItemRecord]:
         with self._lock:
@@ -350,8 +374,7 @@ def open_pipeline(
         store,
         default_preset=settings.default_preset,
         output_dir=settings.output_folder,
-        # enough items in flight that the upload connections stay busy while others encode or process
-        max_active=max(4, settings.concurrency + 1),
+        max_active=item_drivers(settings.concurrency),
         autostart=settings.start_on_add,
         on_change=on_change,
     )

@@ -343,6 +343,7 @@ class StageRunner:
 
     def apply_settings(self, settings: Settings) -> None:
         self.engine.set_bandwidth_limit(settings.bandwidth_limit)
+        self.engine.set_concurrency(settings.concurrency)
         if self.compress.allow_hardware != settings.hardware_encoder:
             self.compress.allow_hardware = settings.hardware_encoder
             self.compress.forget_encoder()

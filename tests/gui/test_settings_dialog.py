@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDialogButtonBox
+from PySide6.QtWidgets import QApplication, QDialogButtonBox
 
 from app.core.media.presets import default_catalog
 from app.core.settings import Profile, Settings, load_settings, read_settings
 from app.gui.session import AppSession
 from app.gui.settings_dialog import MB, SettingsDialog
+from tests.gui.app_harness import AppLauncher
 
 
 def press(dialog: SettingsDialog, qtbot, which: QDialogButtonBox.StandardButton) -> None:
@@ -101,3 +103,37 @@ def test_unknown_default_preset_shows_the_catalog_default(qtbot):
     dialog = SettingsDialog(Settings(default_preset="balanced"))
     qtbot.addWidget(dialog)
     assert dialog.preset.currentData() == default_catalog().default
+
+
+def _open_settings_dialog(qtbot, window) -> SettingsDialog:
+    window.settings_action.trigger()
+
+    def shown() -> SettingsDialog | None:
+        found = [w for w in QApplication.topLevelWidgets() if isinstance(w, SettingsDialog) and w.isVisible()]
+        return found[0] if found else None
+
+    qtbot.waitUntil(lambda: shown() is not None, timeout=5000)
+    dialog = shown()
+    assert dialog is not None
+    return dialog
+
+
+@pytest.mark.slow
+def test_parallel_uploads_apply_to_the_running_pipeline_without_a_restart(qtbot, reeldrop_home, tmp_path):
+    launcher = AppLauncher(qtbot, reeldrop_home)
+    try:
+        app = launcher(Settings(concurrency=2, output_folder=tmp_path / "out"))
+        pipeline = app.session.pipeline
+        assert pipeline.upload_concurrency == 2 and pipeline.max_active == 4
+
+        for wanted, drivers in ((8, 9), (3, 4)):
+            dialog = _open_settings_dialog(qtbot, app.window)
+            dialog.concurrency.setValue(wanted)
+            press(dialog, qtbot, QDialogButtonBox.StandardButton.Ok)
+            # Applied on the session's command thread: the same engine and item drivers, resized.
+            qtbot.waitUntil(lambda wanted=wanted: pipeline.upload_concurrency == wanted, timeout=5000)
+            assert pipeline.max_active == drivers
+            assert app.session.pipeline is pipeline  # no reconnect, nothing restarted
+            qtbot.waitUntil(lambda wanted=wanted: load_settings(reeldrop_home.settings_file).concurrency == wanted)
+    finally:
+        launcher.close_all()

@@ -16,6 +16,9 @@ Latency is added before each request is forwarded and before each response start
 a per-chunk tax), and the bandwidth cap paces each direction of each connection. Presigned URLs sign the
 Host header, so point the S3 endpoint itself at the proxy rather than rewriting URLs.
 
+``in_flight`` counts the request bodies on their way through right now (head seen, body not yet all
+forwarded) and ``take_peak()`` the most there were at once: how many parts a client really has on the wire.
+
 Threads: one accept loop, two pumps per connection. Every wait is bounded or wakes on ``close()``.
 """
 
@@ -67,6 +70,8 @@ class FaultProxy:
         self.fired: dict[str, int] = {}
         self.paced_seconds = 0.0
         self.latency_waits = 0
+        self.in_flight = 0
+        self._peak_in_flight = 0
 
     @property
     def url(self) -> str:
@@ -170,6 +175,13 @@ class FaultProxy:
             self._latency, self._bandwidth = 0.0, None
         self.release_stalls()
 
+    def take_peak(self) -> int:
+        """The most request bodies that were in flight at once since the last call (or the start); the
+        count starts again from those in flight now."""
+        with self._lock:
+            peak, self._peak_in_flight = self._peak_in_flight, self.in_flight
+        return peak
+
     def wait_for_requests(self, count: int, timeout: float = 10.0) -> bool:
         """Block until at least ``count`` requests were seen (or ``timeout`` s passed)."""
         with self._lock:
@@ -208,6 +220,15 @@ class FaultProxy:
                 self.connections += 1
                 index = self.connections
             self._spawn(Connection(self, client, index).run, f"faultproxy-conn-{index}")
+
+    def _body_started(self) -> None:
+        with self._lock:
+            self.in_flight += 1
+            self._peak_in_flight = max(self._peak_in_flight, self.in_flight)
+
+    def _body_ended(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
 
     def _pace(self, nbytes: int) -> None:
         with self._lock:

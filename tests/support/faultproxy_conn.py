@@ -46,6 +46,7 @@ class Connection:
         self.body_left: int | None = None
         self.requests_sent = 0
         self.closing = threading.Event()
+        self.body_in_flight = False  # counted in the proxy's in_flight gauge
 
     def run(self) -> None:
         proxy = self.proxy
@@ -67,6 +68,7 @@ class Connection:
                 _reset_on_close(sock)
         except (_Answered, OSError):
             pass
+        self._end_body()
         # Stop the other pump before closing: closing a socket another thread select()s on is a race.
         self.closing.set()
         downstream.join(JOIN_TIMEOUT)
@@ -132,9 +134,15 @@ class Connection:
                 self.body_left -= take
                 if self.body_left == 0:
                     self.head, self.body_left = None, None
+                    self._end_body()
         if self.head is not None and self.body_left == 0:
             self.head, self.body_left = None, None
         return b""
+
+    def _end_body(self) -> None:
+        if self.body_in_flight:
+            self.body_in_flight = False
+            self.proxy._body_ended()
 
     def _start_request(self, raw: bytes) -> None:
         self.head = parse_head(raw)
@@ -144,6 +152,9 @@ class Connection:
         with self.proxy._lock:
             self.proxy.requests.append(self.record)
             self.proxy._lock.notify_all()
+        if self.body_left:
+            self.body_in_flight = True
+            self.proxy._body_started()
 
     def _answer_canned(self, body_start: bytes) -> bool:
         proxy, head = self.proxy, self.head
