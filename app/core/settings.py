@@ -155,6 +155,7 @@ _FIELD_CHECKS: dict[str, Callable[[Any], Any]] = {
     "part_size_mib": _optional(_int_in("part_size_mib", MIN_PART_SIZE_MIB, MAX_PART_SIZE_MIB), ("auto",)),
     "hardware_encoder": _flag("hardware_encoder"),
     "start_on_add": _flag("start_on_add"),
+    "upload_while_compressing": _flag("upload_while_compressing"),
     "notifications": _flag("notifications"),
 }
 
@@ -173,6 +174,7 @@ class Settings:
     hardware_encoder: bool = False
     start_on_add: bool = True
     notifications: bool = True
+    upload_while_compressing: bool = True  # send parts of a fragmented MP4 while ffmpeg still writes it
 
     def __post_init__(self) -> None:
         problems = []
@@ -220,6 +222,7 @@ class Settings:
             "hardware_encoder": self.hardware_encoder,
             "start_on_add": self.start_on_add,
             "notifications": self.notifications,
+            "upload_while_compressing": self.upload_while_compressing,
         }
 
     @classmethod

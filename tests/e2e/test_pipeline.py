@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from app.core.api import BackendClient
 from app.core.media import probe
-from app.core.paths import app_paths
-from app.core.pipeline import Pipeline, open_pipeline
+from app.core.pipeline import Pipeline
 from app.core.pipeline_types import ItemSnapshot, Stage
-from app.core.settings import Settings
 from tests.support.files import make_clip
-from tests.support.servers import RunningServer, User
-
-FAST_JOB = {"renditions": ["240p"], "audio": True, "clips": {"count": 1}, "thumbnails": 1}
+from tests.support.servers import User
 
 
 def wait_until(pipeline: Pipeline, item_id: str, stages: set[Stage], timeout: float = 120) -> ItemSnapshot:
@@ -28,24 +20,6 @@ def wait_until(pipeline: Pipeline, item_id: str, stages: set[Stage], timeout: fl
             return snap
         time.sleep(0.05)
     raise AssertionError(f"item never reached {stages}: {snap}")
-
-
-@pytest.fixture
-def make_pipeline(server: RunningServer, user: User, tmp_path: Path) -> Iterator:
-    made: list[Pipeline] = []
-
-    def build(**settings_changes) -> Pipeline:
-        paths = app_paths({"REELDROP_HOME": str(tmp_path / "home")})
-        settings = Settings(output_folder=tmp_path / "out", **settings_changes)
-        pipeline = open_pipeline(
-            BackendClient(server.url, user.token), settings, paths, server.url, job_options=FAST_JOB
-        )
-        made.append(pipeline)
-        return pipeline
-
-    yield build
-    for pipeline in made:
-        pipeline.shutdown()
 
 
 def test_a_clip_goes_end_to_end_and_lands_its_results(make_pipeline, tmp_path: Path) -> None:

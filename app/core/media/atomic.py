@@ -37,6 +37,20 @@ def atomic_output(destination: Path | str, temp_dir: Path | str | None = None) -
         raise
 
 
+@contextlib.contextmanager
+def in_place_output(destination: Path | str) -> Iterator[Path]:
+    """Yield ``destination`` itself to write; delete it if the block fails. For a file a reader follows
+    while it is written (compress-while-upload): a rename at the end would pull it from under the reader
+    on Windows. Whoever records the result must do so only after the block succeeded."""
+    destination = Path(destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        yield destination
+    except BaseException:
+        destination.unlink(missing_ok=True)
+        raise
+
+
 def publish(temp: Path, destination: Path) -> None:
     destination.parent.mkdir(parents=True, exist_ok=True)
     try:

@@ -2,8 +2,9 @@
 
 Progress and cancel follow ``runner.run_ffmpeg``; a cancelled or failed encode leaves neither the temp
 file nor the destination behind. With ``fragmented=True`` the MP4 is written as self-contained fragments
-(no index at the end), so an uploader may read the temp file while it grows (``on_output_started``
-tells it where).
+(no index at the end), so an uploader may read the file while it grows (``on_output_started`` tells it
+where); with ``in_place=True`` ffmpeg writes the destination itself (no rename that would pull the file
+from under such a reader), and a failure deletes it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.core.media.atomic import atomic_output
+from app.core.media.atomic import atomic_output, in_place_output
 from app.core.media.command import build_compress_args
 from app.core.media.encoders import EncoderChoice, choose_encoder
 from app.core.media.errors import FfmpegFailed, InsufficientDiskSpace
@@ -118,6 +119,7 @@ def compress(
     fragmented: bool = False,
     on_output_started: Callable[[Path], None] | None = None,
     timeout: float | None = None,
+    in_place: bool = False,
 ) -> CompressResult:
     """Encode ``source`` to ``destination`` with ``preset``; the temp file lives in ``temp_dir``.
 
@@ -138,7 +140,8 @@ def compress(
     if temp_folder.stat().st_dev != destination.parent.stat().st_dev:
         check_free_space(needed, destination.parent, subject=source)
 
-    with atomic_output(destination, temp_folder) as temp:
+    output = in_place_output(destination) if in_place else atomic_output(destination, temp_folder)
+    with output as temp:
         args = build_compress_args(source, temp, plan, prepared.encoder, fragmented=fragmented)
         if on_output_started is not None:
             on_output_started(temp)

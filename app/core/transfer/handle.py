@@ -77,6 +77,8 @@ class UploadHandle:
         self._state = UploadStatus.QUEUED
         self._cancel_requested = threading.Event()
         self.upload_id: str | None = None
+        self.streamed = False
+        """Uploaded while its file was still being written (see ``UploadEngine.submit_growing``)."""
 
     # -- what callers read ------------------------------------------------------------------------
     @property

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Iterator
 from concurrent.futures import Future
 
 from app.core.transfer.checksums import PartChecksum
@@ -23,7 +24,7 @@ from app.core.transfer.handle import UploadCancelled, UploadInterrupted, UploadR
 from app.core.transfer.journal import UploadState
 from app.core.transfer.multipart import MultipartUpload
 from app.core.transfer.part_sender import PartTask
-from app.core.transfer.planning import split
+from app.core.transfer.planning import Part, split
 from app.core.transfer.resume import SERVER_CHECKSUM, MultipartStart, abort_quietly, algorithm_of
 from app.core.transfer.streams import SourceChangedError, checksum_range
 
@@ -61,6 +62,7 @@ class StreamingUpload(MultipartUpload):
         self.growing = growing
         self.max_parts = part_count
         self.scanner: GrowingScanner | None = None
+        self._resent: dict[int, PartChecksum] = {}
 
     @property
     def read_early(self) -> dict[int, PartChecksum]:
@@ -73,16 +75,13 @@ class StreamingUpload(MultipartUpload):
             self.growing, self.start.part_size, max_parts=self.max_parts, algorithm=self.start.algorithm
         )
         try:
-            self._send_all(iter(scanner))
-            self.plan = split(scanner.size, self.start.part_size)
-            ctx.progress.set_total(handle.file_id, scanner.size)
-            sha256 = self._resend_changed(scanner)
+            self._send_all(self._scan_then_seal(scanner))
+            sha256 = self._send_what_is_missing(scanner)
         except (UploadCancelled, UploadInterrupted):
             raise
         except BaseException:
             self._interrupt_in_flight(final=True)
             raise
-        ctx.journal.seal(self.start.upload_id)
         handle.set_state(UploadStatus.COMPLETING)
         parts = [(n, etag, checksum.crc32c) for n, (etag, checksum) in sorted(self.finished.items())]
         answer = ctx.client.complete(self.start.upload_id, parts, sha256=sha256, size=scanner.size)
@@ -102,33 +101,49 @@ class StreamingUpload(MultipartUpload):
             seconds=time.monotonic() - started_at,
         )
 
+    def _scan_then_seal(self, scanner: GrowingScanner) -> Iterator[tuple[Part, PartChecksum] | None]:
+        """The scan; once the writer is done, the early parts are checked and the journal is sealed, while
+        the last parts are still in flight (a quit from then on resumes the upload instead of redoing it)."""
+        yield from scanner
+        self.plan = split(scanner.size, self.start.part_size)
+        self.ctx.progress.set_total(self.job.handle.file_id, scanner.size)
+        changed = scanner.changed_parts()
+        if changed:
+            log.info("%s: parts %s changed after they were read; sending them again", self.job.name, sorted(changed))
+            self._resend(changed)
+        self.ctx.journal.seal(self.start.upload_id)
+
+    def _send_what_is_missing(self, scanner: GrowingScanner) -> str:
+        """Send the parts whose send a change cut short (never stored); the finished file's SHA-256."""
+        missing = {
+            part.number: checksum_range(self.job.path, part.offset, part.length, algorithm=self.start.algorithm)
+            for part in self.plan.parts
+            if part.number not in self.finished
+        }
+        if missing:
+            self._resend(missing)
+            self._send_all(iter(()))
+        # Bytes changed behind the scan's SHA-256 only if a part had to go again.
+        return scanner.rehash() if self._resent else scanner.sha256_hex
+
+    def _resend(self, parts: dict[int, PartChecksum]) -> None:
+        self._resent.update(parts)
+        numbers = set(parts)
+        self.ctx.journal.forget_parts(self.start.upload_id, numbers)  # their journaled checksum is stale
+        for number, checksum in parts.items():
+            self.finished.pop(number, None)
+            self.ctx.progress.rollback_part(self.job.handle.file_id, number)
+            self.requeued.append(PartTask(self.plan.part(number), checksum))
+
     def _settle(self, future: Future[str], task: PartTask) -> None:
         number = task.part.number
         error = future.exception() if future.done() and not future.cancelled() else None
         if number in self.read_early and _caused_by(error, SourceChangedError):
-            # The writer changed this part while it was being sent: the check after the writer is done
-            # sends it again with the finished bytes. Anything else fails the file as usual.
+            # The writer changed this part while it was being sent: it is sent again once the writer is
+            # done, with the finished bytes. Anything else fails the file as usual.
             log.info("%s: part %d changed while it was sent; it goes again at the end", self.job.name, number)
             return
         super()._settle(future, task)
-
-    def _resend_changed(self, scanner: GrowingScanner) -> str:
-        """Send again the parts whose bytes the writer changed after they were read; the file's SHA-256."""
-        changed: dict[int, PartChecksum] = scanner.changed_parts()
-        for part in self.plan.parts:  # a part whose send was cut short by a change was never stored
-            if part.number not in self.finished and part.number not in changed:
-                changed[part.number] = checksum_range(
-                    self.job.path, part.offset, part.length, algorithm=self.start.algorithm
-                )
-        if not changed:
-            return scanner.sha256_hex
-        log.info("%s: parts %s changed after they were read; sending them again", self.job.name, sorted(changed))
-        for number, checksum in changed.items():
-            self.finished.pop(number, None)
-            self.ctx.progress.rollback_part(self.job.handle.file_id, number)
-            self.requeued.append(PartTask(self.plan.part(number), checksum))
-        self._send_all(iter(()))
-        return scanner.rehash()
 
 
 def _caused_by(error: BaseException | None, kind: type[BaseException]) -> bool:

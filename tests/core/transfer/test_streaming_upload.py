@@ -172,3 +172,32 @@ def test_an_unfinished_streaming_upload_from_a_crashed_run_is_aborted_when_the_f
     assert result.upload_id != answer["upload_id"]
     assert upload_status(uploader, answer["upload_id"]) == "aborted"
     assert journal.get(answer["upload_id"]).state is UploadState.ABORTED
+
+
+def test_a_quit_after_the_writer_finished_resumes_the_upload_instead_of_redoing_it(
+    faults, uploader, make_engine, journal, tmp_path
+):
+    path = tmp_path / "quit.mp4"
+    growing = GrowingFile(path, poll=0.02)
+    engine = make_engine(bandwidth_limit=6 * MiB, concurrency=2)
+    handle = engine.submit_growing(path, growing, upper_bound=64 * MiB)
+    writer = Writer(path, growing, 28)
+    writer.start()
+    writer.join(30)
+
+    def sealed_with_parts_stored() -> bool:
+        entry = journal.get(handle.upload_id) if handle.upload_id else None
+        return entry is not None and entry.size == 28 * MiB and len(entry.parts) >= 2
+
+    wait_until(sealed_with_parts_stored, timeout=30)
+    engine.shutdown()
+    with pytest.raises(UploadError, match="interrupted"):
+        handle.result(RESULT_TIMEOUT)
+    stored = journal.get(handle.upload_id).finished_part_numbers
+    assert stored and len(stored) < 6  # the quit came with parts left to send
+
+    result = make_engine().submit(path).result(RESULT_TIMEOUT)  # the next run: an ordinary upload of the file
+    assert result.upload_id == handle.upload_id and result.parts_reused == len(stored)
+    assert result.sha256 == sha256_file(path) == stored_sha256(uploader, result.upload_id)
+    record = uploader.call("GET", f"/api/upload/{result.upload_id}").json()
+    assert record["size"] == 28 * MiB and record["part_count"] == 6 and record["streaming"] is True
