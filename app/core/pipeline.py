@@ -366,7 +366,12 @@ def open_pipeline(
         backend_id=backend_id,
     )
     runner = StageRunner(
-        client, engine, paths.cache / "work", allow_hardware=settings.hardware_encoder, job_options=job_options
+        client,
+        engine,
+        paths.cache / "work",
+        allow_hardware=settings.hardware_encoder,
+        job_options=job_options,
+        upload_while_compressing=settings.upload_while_compressing,
     )
     store = PipelineStore(paths.data / f"queue-{slug}.sqlite3")
     return Pipeline(

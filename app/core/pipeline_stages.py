@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from app.core.media.encoders import EncoderChoice, choose_encoder
 from app.core.media.presets import Preset
 from app.core.media.progress import ProgressTracker
 from app.core.pipeline_live import ItemCancelled, ItemPaused, LiveItem, StageProgress
+from app.core.pipeline_overlap import StreamingUploads
 from app.core.pipeline_store import ItemRecord
 from app.core.pipeline_types import Stage
 from app.core.results import ResultsDownloader
@@ -24,6 +26,7 @@ from app.core.results_zipcheck import ZipExtractError
 from app.core.settings import Settings
 from app.core.transfer.control import TransferCancelled, TransferPaused
 from app.core.transfer.engine import UploadEngine
+from app.core.transfer.growing import GrowingFile
 from app.core.transfer.handle import UploadCancelled, UploadError, UploadHandle, UploadInterrupted, UploadResult
 
 log = logging.getLogger(__name__)
@@ -39,10 +42,11 @@ class StageFailed(Exception):
 
 
 class CompressStage:
-    def __init__(self, work_dir: Path, allow_hardware: bool) -> None:
+    def __init__(self, work_dir: Path, allow_hardware: bool, streams: StreamingUploads | None = None) -> None:
         self.output_dir = work_dir / "compressed"
         self.temp_dir = work_dir / "tmp"
         self.allow_hardware = allow_hardware
+        self.streams = streams  # None: the upload waits for the finished file (no compress-while-upload)
         self._encoder: EncoderChoice | None = None
         # One encode at a time: ffmpeg already uses every core, and a second encode would only make both
         # slower while the finished one could already be uploading.
@@ -87,16 +91,31 @@ class CompressStage:
             prepared = prepare(source, preset, info=info, encoder=self.encoder() if preset.kind == "video" else None)
             destination = self.output_for(record, prepared.plan.extension)
             destination.parent.mkdir(parents=True, exist_ok=True)
-            result = compress(
-                source,
-                destination,
-                preset,
-                temp_dir=self.temp_dir,
-                encoder=prepared.encoder,
-                info=prepared.info,
-                on_progress=tracker,
-                cancel=live.stop,
-            )
+            streams = self.streams  # the setting may change mid-encode; this encode keeps what it began with
+            bound = streams.bound(prepared.plan, prepared.info) if streams is not None else None
+            followers: list[GrowingFile] = []
+            try:
+                result = compress(
+                    source,
+                    destination,
+                    preset,
+                    temp_dir=self.temp_dir,
+                    encoder=prepared.encoder,
+                    info=prepared.info,
+                    on_progress=tracker,
+                    cancel=live.stop,
+                    fragmented=bound is not None,
+                    in_place=bound is not None,
+                    on_output_started=_follower(streams, record, bound, followers),
+                )
+            except BaseException:
+                for growing in followers:  # its upload fails and is aborted on the server
+                    growing.abandon()
+                if streams is not None:
+                    streams.take(record.item_id)
+                raise
+            for growing in followers:
+                growing.finish()
         except MediaCancelled:
             live.check()
             raise
@@ -114,6 +133,23 @@ class CompressStage:
             Path(path).unlink(missing_ok=True)
         with contextlib.suppress(OSError):  # the item's folder, once empty
             (self.output_dir / record.item_id).rmdir()
+
+
+def _follower(
+    streams: StreamingUploads | None, record: ItemRecord, bound: int | None, followers: list[GrowingFile]
+) -> Callable[[Path], None] | None:
+    """What to do when ffmpeg is about to write its output: start uploading it as it grows (best effort:
+    if the upload cannot start, the finished file goes up the ordinary way). None when it must not stream."""
+    if streams is None or bound is None:
+        return None
+
+    def follow(path: Path) -> None:
+        try:
+            followers.append(streams.start(record.item_id, path, bound))
+        except Exception:
+            log.warning("%s: could not upload while encoding; it goes up once encoded", path.name, exc_info=True)
+
+    return follow
 
 
 def _compress_progress(tracker: ProgressTracker) -> StageProgress:
@@ -244,10 +280,17 @@ def _free_folder(parent: Path, stem: str) -> Path:
 class UploadStage:
     """Upload the compressed file with the shared engine, then create the backend job for it."""
 
-    def __init__(self, engine: UploadEngine, client: BackendClient, job_options: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        engine: UploadEngine,
+        client: BackendClient,
+        job_options: dict[str, Any],
+        streams: StreamingUploads | None = None,
+    ) -> None:
         self.engine = engine
         self.client = client
         self.job_options = job_options
+        self.streams = streams
         # Handles paused by the user stay in the engine (their parts and journal intact) until resumed.
         self._parked: dict[str, UploadHandle] = {}
         self._lock = threading.Lock()
@@ -259,14 +302,27 @@ class UploadStage:
         if handle is not None:
             handle.resume()
         else:
+            taken = self.streams.take(record.item_id) if self.streams is not None else None
+            handle = taken or self.engine.submit(Path(record.compressed_path or record.source))
+        try:
+            result = self._follow(handle, record, live)
+        except StageFailed as exc:
+            if not handle.streamed:
+                raise
+            # The upload that ran beside the encoder failed on its own (not the user, not the file):
+            # the finished file is whole on disk, so send it the ordinary way.
+            log.warning("%s: the upload during encoding failed (%s); sending the encoded file", name, exc)
             handle = self.engine.submit(Path(record.compressed_path or record.source))
-        live.set_progress_source(lambda: _upload_progress(self.engine, handle))
-        result = self._wait(handle, record, live)
+            result = self._follow(handle, record, live)
         try:
             job = self.client.create_job(result.upload_id, self.job_options)
         except BackendError as exc:
             raise StageFailed("job_refused", f"{name}: the server did not start processing: {exc}") from exc
         return {"upload_id": result.upload_id, "job_id": job["job_id"]}
+
+    def _follow(self, handle: UploadHandle, record: ItemRecord, live: LiveItem) -> UploadResult:
+        live.set_progress_source(lambda: _upload_progress(self.engine, handle))
+        return self._wait(handle, record, live)
 
     def _wait(self, handle: UploadHandle, record: ItemRecord, live: LiveItem) -> UploadResult:
         while True:
@@ -298,6 +354,8 @@ class UploadStage:
             handle = self._parked.pop(record.item_id, None)
         if handle is not None:
             handle.cancel()
+        if self.streams is not None:
+            self.streams.drop(record.item_id)
 
 
 def _upload_progress(engine: UploadEngine, handle: UploadHandle) -> StageProgress:
@@ -318,11 +376,13 @@ class StageRunner:
         *,
         allow_hardware: bool = True,
         job_options: dict[str, Any] | None = None,
+        upload_while_compressing: bool = True,
     ) -> None:
         self.client = client
         self.engine = engine
-        self.compress = CompressStage(work_dir, allow_hardware)
-        self.upload = UploadStage(engine, client, job_options or {})
+        self.streams = StreamingUploads(engine)
+        self.compress = CompressStage(work_dir, allow_hardware, self.streams if upload_while_compressing else None)
+        self.upload = UploadStage(engine, client, job_options or {}, self.streams)
         self.process = ProcessStage(client)
         self.download = DownloadStage(client, work_dir)
 
@@ -347,6 +407,8 @@ class StageRunner:
         if self.compress.allow_hardware != settings.hardware_encoder:
             self.compress.allow_hardware = settings.hardware_encoder
             self.compress.forget_encoder()
+        # Encodes that start from now on follow the setting; one already streaming finishes as it began.
+        self.compress.streams = self.streams if settings.upload_while_compressing else None
 
     def discard(self, record: ItemRecord) -> None:
         """Forget an item's unfinished work: parked upload (aborted), running job, temp files."""

@@ -171,6 +171,7 @@ class UploadEngine:
         ``growing.abandon()`` (the upload then fails and is aborted on the server)."""
         path = Path(path)
         handle = UploadHandle(next(self._ids), path, upper_bound)
+        handle.streamed = True
         with self._lock:
             if self._closed:
                 raise RuntimeError("the upload engine was shut down")
