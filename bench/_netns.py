@@ -124,6 +124,11 @@ class ShapedLink:
         log.info("shaped link %s: %s → %s at %s", self.namespace, self.host_addr, self.ns_addr, self.rate)
         return self
 
+    def set_rate(self, rate: str) -> None:
+        """Change the link's rate in place (the servers behind it keep running)."""
+        _run("tc", "qdisc", "change", "dev", self.host_dev, "root", "tbf", "rate", rate, *TBF_SHAPE)
+        self.rate, self.rate_bits = rate, parse_rate(rate)
+
     def tx_bytes(self) -> int:
         """Bytes sent so far from the host side into the namespace (frames, headers included)."""
         return int(Path(f"/sys/class/net/{self.host_dev}/statistics/tx_bytes").read_text())

@@ -76,12 +76,18 @@ class SettingsDialog(QDialog):
             "Faster, with files a little larger at the same quality. ReelDrop tests the encoder first and "
             "falls back to the standard one (libx264) when it does not work."
         )
+        self.overlap = QCheckBox("Upload while compressing")
+        self.overlap.setToolTip(
+            "Sends each video's parts while it is still being compressed, so a file takes about as long as "
+            "the slower of the two. Untick it to upload only finished files."
+        )
         self.encoder_label = QLabel(encoder_text)
         self.encoder_label.setWordWrap(True)
         compression = QFormLayout()
         compression.addRow("Default p&reset:", self.preset)
         compression.addRow("&Save results to:", _row(self.output_folder, browse, stretch=False))
         compression.addRow("", self.hardware)
+        compression.addRow("", self.overlap)
         compression.addRow("Encoder now:", self.encoder_label)
 
         # -- behaviour --
@@ -132,6 +138,7 @@ class SettingsDialog(QDialog):
         fill_preset_combo(self.preset, settings.default_preset)
         self.output_folder.setText(str(settings.output_folder))
         self.hardware.setChecked(settings.hardware_encoder)
+        self.overlap.setChecked(settings.upload_while_compressing)
         self.start_on_add.setChecked(settings.start_on_add)
         self.notifications.setChecked(settings.notifications)
 
@@ -147,6 +154,7 @@ class SettingsDialog(QDialog):
             default_preset=self.preset.currentData(),
             output_folder=Path(folder).expanduser(),
             hardware_encoder=self.hardware.isChecked(),
+            upload_while_compressing=self.overlap.isChecked(),
             start_on_add=self.start_on_add.isChecked(),
             notifications=self.notifications.isChecked(),
         )

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from app.core.pipeline_types import Stage
+from app.core.settings import Settings
 from tests.e2e.test_pipeline import wait_until
 from tests.support.files import make_clip
 from tests.support.servers import User
@@ -43,10 +44,13 @@ def test_the_encode_is_uploaded_while_it_is_written_and_processed(make_pipeline,
     assert any(name.endswith(".mp4") for name in names), names
 
 
-def test_with_the_setting_off_the_upload_waits_for_the_finished_file(make_pipeline, tmp_path: Path, user: User) -> None:
+def test_turned_off_while_running_the_upload_waits_for_the_finished_file(
+    make_pipeline, tmp_path: Path, user: User
+) -> None:
     clip = make_clip(tmp_path / "calm.mp4", seconds=1, size="320x240")
-    pipeline = make_pipeline(upload_while_compressing=False)
+    pipeline = make_pipeline()
     pipeline._runner.streams.min_bytes = 0
+    pipeline.apply_settings(Settings(output_folder=tmp_path / "out", upload_while_compressing=False))
     [item_id] = pipeline.add([clip], preset="480p")
     done = wait_until(pipeline, item_id, {Stage.DONE, Stage.FAILED})
     assert done.stage is Stage.DONE, done.error

@@ -22,6 +22,7 @@ def test_dialog_shows_the_current_settings(qtbot, tmp_path):
     settings = Settings(
         concurrency=6, bandwidth_limit=2_512_345, part_size_mib=None, default_preset="480p",
         output_folder=tmp_path / "out", hardware_encoder=True, start_on_add=False, notifications=False,
+        upload_while_compressing=False,
     )  # fmt: skip
     dialog = SettingsDialog(settings, encoder_text="libx264 (software)")
     qtbot.addWidget(dialog)
@@ -31,6 +32,7 @@ def test_dialog_shows_the_current_settings(qtbot, tmp_path):
     assert dialog.preset.currentData() == "480p"
     assert dialog.output_folder.text() == str(tmp_path / "out")
     assert dialog.hardware.isChecked() and not dialog.start_on_add.isChecked() and not dialog.notifications.isChecked()
+    assert not dialog.overlap.isChecked()
     assert dialog.encoder_label.text() == "libx264 (software)"
     assert dialog.edited_settings() == settings  # showing and reading back changes nothing
 
@@ -52,6 +54,8 @@ def test_changes_are_saved_and_survive_a_relaunch(qtbot, bridge, reeldrop_home, 
     dialog.hardware.setChecked(True)
     dialog.start_on_add.setChecked(False)
     dialog.notifications.setChecked(False)
+    assert dialog.overlap.isChecked()  # on by default
+    dialog.overlap.setChecked(False)
     dialog.accepted.connect(lambda: session.apply_settings(dialog.result_settings))
 
     with qtbot.waitSignal(session.settings_changed, timeout=5000):
@@ -68,6 +72,7 @@ def test_changes_are_saved_and_survive_a_relaunch(qtbot, bridge, reeldrop_home, 
     assert saved.default_preset == "shorts"
     assert saved.output_folder == tmp_path / "results"
     assert (saved.hardware_encoder, saved.start_on_add, saved.notifications) == (True, False, False)
+    assert saved.upload_while_compressing is False
     assert saved.profile("work") == work  # accounts are untouched by the settings dialog
 
     again = SettingsDialog(saved)  # "relaunch": a new dialog from what is on disk

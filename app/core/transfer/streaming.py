@@ -30,9 +30,10 @@ from app.core.transfer.streams import SourceChangedError, checksum_range
 
 log = logging.getLogger(__name__)
 
-# Small parts let the upload follow the encoder closely (the last part can only leave once the encoder
-# is done, so the tail the overlap cannot hide is one part); S3's minimum is 5 MiB.
-STREAMING_PART_SIZE = 8 * 1024 * 1024
+# S3's smallest part: the last part can only leave once the encoder is done, so the tail the overlap
+# cannot hide is up to one part (on a link that just keeps up with the encoder, part size / link rate).
+# The server raises it for outputs too large for 10,000 such parts (50 GB).
+STREAMING_PART_SIZE = 5 * 1024 * 1024
 
 
 def start_streaming(ctx: EngineContext, job: FileJob, upper_bound: int) -> MultipartStart:
