@@ -96,9 +96,8 @@ def test_a_job_completes_from_the_callbacks_of_a_worker_elsewhere(external: Runn
     worker.put(audio, targets["audio"])
     worker.put(meta, targets["metadata"])
 
-    validated = worker.post(
-        job_id, "video-complete", {"video_id": "validate", "metadata": {"duration_s": info.duration_s}}
-    )
+    named = {"job_id": job_id, "video_id": "validate", "metadata": {"duration_s": info.duration_s}}
+    validated = worker.post(job_id, "video-complete", named)
     assert validated.status_code == 200 and validated.json()["status"] == "processing"
     done = {"video_id": "rendition_240p", "s3_key": targets["rendition_240p"], "metadata": {"kind": "rendition"}}
     first = worker.post(job_id, "video-complete", done)
@@ -177,6 +176,10 @@ def test_forged_stale_and_unsigned_callbacks_get_401_and_change_nothing(
     assert answer.status_code == 409 and answer.json()["code"] == "output_missing"
     assert worker.post(job_id, "video-complete", {"s3_key": None}).status_code == 422
     assert worker.post("no-such-job", "video-complete", report).status_code == 404
+    # A worker that names its job in the signed body: a captured call cannot be replayed to another job.
+    for event, payload in (("video-complete", {}), ("video-failed", {"error": "x", "error_type": "boom"})):
+        replayed = worker.post(job_id, event, {"job_id": "0" * 36, "video_id": "validate", **payload})
+        assert replayed.status_code == 422 and replayed.json()["code"] == "job_id_mismatch", event
     assert _snapshot(user, job_id) == before
 
 

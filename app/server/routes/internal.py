@@ -29,7 +29,16 @@ router = APIRouter(tags=["worker callbacks"])
 _ITEM_ID = r"^[A-Za-z0-9._:-]{1,128}$"
 
 
+_JOB_ID_FIELD = Field(
+    default=None,
+    max_length=64,
+    description="this call's job; when given it must match the URL's. The signature covers the body, not the "
+    "URL, so a worker that names its job in the body cannot have a captured call replayed to another job.",
+)
+
+
 class VideoComplete(BaseModel):
+    job_id: str | None = _JOB_ID_FIELD
     video_id: str = Field(pattern=_ITEM_ID, description="the step's item_id (an unknown id adds a step)")
     s3_key: str | None = Field(default=None, max_length=1024, description="the output; omit for a step with none")
     transcript_length: int | None = Field(default=None, ge=0)
@@ -37,6 +46,7 @@ class VideoComplete(BaseModel):
 
 
 class VideoFailed(BaseModel):
+    job_id: str | None = _JOB_ID_FIELD
     video_id: str = Field(pattern=_ITEM_ID)
     error: str = Field(min_length=1, max_length=5000)
     error_type: str = Field(min_length=1, max_length=64)
@@ -101,6 +111,11 @@ def work_order(
     }
 
 
+def _check_job(signed_job_id: str | None, job_id: str) -> None:
+    if signed_job_id is not None and signed_job_id != job_id:
+        raise ApiError(422, "job_id_mismatch", "The body names another job than the URL; nothing was changed.")
+
+
 def _same(item: JobItem | None, status: str, s3_key: str | None, error: str | None) -> bool:
     return item is not None and item.status == status and item.s3_key == s3_key and item.error == error
 
@@ -157,6 +172,7 @@ def video_complete(
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
     report: VideoComplete = _parse(VideoComplete, body)
+    _check_job(report.job_id, job_id)
     metadata = dict(report.metadata or {})
     if report.transcript_length is not None:
         metadata["transcript_length"] = report.transcript_length
@@ -193,6 +209,7 @@ def video_failed(
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
     report: VideoFailed = _parse(VideoFailed, body)
+    _check_job(report.job_id, job_id)
     return _report(
         session,
         svc,
