@@ -155,7 +155,9 @@ class Pipeline:
             self._save(item_id, error=reason[1], error_type=reason[0])
             return
         # Start again at the first stage whose result is missing; what was done is kept.
-        self._save(item_id, stage=self._runner.first_missing_stage(record), error=None, error_type=None)
+        stage = self._runner.first_missing_stage(record)
+        forget: dict[str, object] = {"job_id": None, "upload_id": None} if stage is not Stage.PROCESSING else {}
+        self._save(item_id, stage=stage, error=None, error_type=None, **forget)
         self._launch(item_id)
 
     def remove(self, item_id: str) -> None:

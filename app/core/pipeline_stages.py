@@ -164,9 +164,14 @@ def _plain(exc: MediaError, source: Path) -> str:
     return str(exc).replace(str(source), source.name)
 
 
+# A job that ended this way will not end otherwise if asked again: a retry sends the file again and starts a
+# new job (say the server lost the original: "This computer" keeps its S3 in memory across app restarts).
+_JOB_ENDED = ("job_failed", "job_cancelled")
+
+
 def first_missing_stage(record: ItemRecord) -> Stage:
     """Where a retry starts: the first stage whose result is gone. Finished work is never redone."""
-    if record.job_id:
+    if record.job_id and record.error_type not in _JOB_ENDED:
         return Stage.PROCESSING  # the job's results are on the server; polling again is cheap
     if record.compressed_path and Path(record.compressed_path).exists():
         return Stage.UPLOADING

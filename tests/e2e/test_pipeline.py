@@ -139,3 +139,21 @@ def test_an_audio_file_with_a_video_preset_is_compressed_as_audio(make_pipeline,
     assert done.stage is Stage.DONE, done.error
     assert done.size_after and done.size_after < song.stat().st_size
     assert (done.results_dir / "manifest.json").exists()
+
+
+def test_retry_after_the_job_ended_on_the_server_sends_the_file_again(
+    make_pipeline, tmp_path: Path, user: User
+) -> None:
+    clip = make_clip(tmp_path / "lost.mp4", seconds=12, size="640x360")
+    pipeline = make_pipeline()
+    [item_id] = pipeline.add([clip], preset="480p")
+    wait_until(pipeline, item_id, {Stage.PROCESSING})
+    first_job = pipeline.record(item_id).job_id
+    # The server gives the job up (an admin, or a backend that lost the original): the item fails.
+    assert user.call("POST", f"/api/jobs/{first_job}/cancel").status_code == 200
+    failed = wait_until(pipeline, item_id, {Stage.FAILED, Stage.DONE})
+    assert failed.stage is Stage.FAILED and failed.error_type == "job_cancelled"
+    pipeline.retry(item_id)  # asking the same job again would fail the same way: upload anew, new job
+    done = wait_until(pipeline, item_id, {Stage.DONE, Stage.FAILED})
+    assert done.stage is Stage.DONE, done.error
+    assert done.job_id and done.job_id != first_job
