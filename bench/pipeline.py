@@ -59,6 +59,8 @@ class Run:
     total_s: float  # added → upload complete and job created
     size: int
     cpu_s: float  # this process and its children (ffmpeg): user + system
+    sent_during_encode: int = 0  # bytes the pipeline reported uploaded before the encode ended
+    streamed: bool = False  # the server's record says the upload was sent while the file was written
 
     @property
     def upload_s(self) -> float:
@@ -125,12 +127,15 @@ def run_once(stack: ServerStack, clip: Path, work: Path, args: argparse.Namespac
         cpu_before, started = _cpu(), time.monotonic()
         [item_id] = pipeline.add([clip], preset=args.preset)
         encoded_at: float | None = None
+        sent = 0
         deadline = started + 120 + 40 * args.seconds
         while time.monotonic() < deadline:
             snap = pipeline.snapshot()[0]
             now = time.monotonic()
             if encoded_at is None and snap.stage not in (Stage.WAITING, Stage.COMPRESSING):
                 encoded_at = now
+            if snap.stage is Stage.COMPRESSING and snap.sent_while_compressing:
+                sent = max(sent, snap.sent_while_compressing)
             if snap.stage in (Stage.FAILED, Stage.CANCELLED):
                 raise RuntimeError(f"{mode} run failed: {snap.error}")
             if snap.stage in (Stage.PROCESSING, Stage.DOWNLOADING, Stage.DONE):
@@ -142,7 +147,8 @@ def run_once(stack: ServerStack, clip: Path, work: Path, args: argparse.Namespac
         record = pipeline.record(item_id)
         pipeline.cancel(item_id)  # the server stops processing: the next run's encode has the CPU alone
         assert encoded_at is not None
-        return Run(mode, rate, encoded_at - started, total, int(record.compressed_size or 0), cpu)
+        streamed = bool(client.upload(record.upload_id or "").get("streaming"))
+        return Run(mode, rate, encoded_at - started, total, int(record.compressed_size or 0), cpu, sent, streamed)
     finally:
         pipeline.shutdown()
         shutil.rmtree(home, ignore_errors=True)
@@ -175,14 +181,18 @@ def report(sequential: list[Run], overlapped: list[Run], rate: str) -> dict[str,
         "size_overlapped": int(_median(overlapped, "size")),
         "cpu_sequential_s": _median(sequential, "cpu_s"),
         "cpu_overlapped_s": _median(overlapped, "cpu_s"),
+        "sent_during_encode": int(_median(overlapped, "sent_during_encode")),
     }
+    if not all(run.streamed for run in overlapped):
+        print("\nWARNING: an overlapped run did not stream (the encode was expected too small): use a longer clip")
     print(f"\nCompress + upload over a {rate} tbf link (medians of {len(sequential)} pair(s))")
     print(f"  encode alone            {encode:7.1f} s   ({mb(figures['size_sequential'])} out)")
     print(f"  upload alone            {upload:7.1f} s")
     print(f"  sequential total        {seq_total:7.1f} s   CPU {figures['cpu_sequential_s']:.1f} s")
     print(
         f"  overlapped total        {ovl_total:7.1f} s   CPU {figures['cpu_overlapped_s']:.1f} s"
-        f"   (encode itself {figures['encode_during_overlap_s']:.1f} s, {mb(figures['size_overlapped'])} out)"
+        f"   (encode itself {figures['encode_during_overlap_s']:.1f} s, {mb(figures['size_overlapped'])} out,"
+        f" {mb(figures['sent_during_encode'])} of it uploaded before the encode ended)"
     )
     print(
         f"  overlapped / max(encode, upload) = {figures['overlapped_vs_max']:.3f}  (target ≤ 1.15)"

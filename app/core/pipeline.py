@@ -341,6 +341,7 @@ class Pipeline:
             results_dir=Path(record.results_dir) if record.results_dir else None,
             encoder=record.encoder,
             paused_stage=Stage(record.paused_stage) if record.paused_stage else None,
+            sent_while_compressing=progress.sent if stage is Stage.COMPRESSING else None,
         )
 
 

@@ -27,6 +27,7 @@ class StageProgress:
     rate: float | None = None
     eta: float | None = None
     size_after: int | None = None
+    sent: int | None = None  # bytes of the output already uploaded while it is still being compressed
 
 
 @dataclass

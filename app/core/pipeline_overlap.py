@@ -65,6 +65,15 @@ class StreamingUploads:
         log.info("%s: uploading while it is encoded (up to %d bytes declared)", path.name, upper_bound)
         return growing
 
+    def sent(self, item_id: str) -> int | None:
+        """Bytes of the item's output the streaming upload has sent so far; None when it has none."""
+        with self._lock:
+            handle = self._by_item.get(item_id)
+        if handle is None:
+            return None
+        progress = self.engine.snapshot().file(handle.file_id)
+        return progress.done if progress is not None else None
+
     def take(self, item_id: str) -> UploadHandle | None:
         with self._lock:
             return self._by_item.pop(item_id, None)

@@ -72,7 +72,7 @@ class CompressStage:
             return {"compressed_path": str(source), "compressed_size": source.stat().st_size, "encoder": None}
         self.temp_dir.mkdir(parents=True, exist_ok=True)
         tracker = ProgressTracker()
-        live.set_progress_source(lambda: _compress_progress(tracker))
+        live.set_progress_source(lambda: _compress_progress(tracker, self.streams, record.item_id))
         while not self._slot.acquire(timeout=0.2):
             live.check()
         try:
@@ -152,11 +152,14 @@ def _follower(
     return follow
 
 
-def _compress_progress(tracker: ProgressTracker) -> StageProgress:
+def _compress_progress(tracker: ProgressTracker, streams: StreamingUploads | None, item_id: str) -> StageProgress:
     snap = tracker.latest()
     if snap is None:
         return StageProgress()
-    return StageProgress(fraction=snap.percent / 100.0, rate=None, eta=snap.eta_s, size_after=snap.output_bytes or None)
+    sent = streams.sent(item_id) if streams is not None else None
+    return StageProgress(
+        fraction=snap.percent / 100.0, rate=None, eta=snap.eta_s, size_after=snap.output_bytes or None, sent=sent
+    )
 
 
 def _plain(exc: MediaError, source: Path) -> str:

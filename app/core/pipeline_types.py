@@ -53,6 +53,7 @@ class ItemSnapshot:
     results_dir: Path | None = None
     encoder: str | None = None  # e.g. "libx264" or "h264_nvenc", shown to the user
     paused_stage: Stage | None = None  # where a paused item will continue
+    sent_while_compressing: int | None = None  # output bytes already uploaded during the encode (overlap)
 
 
 @dataclass(frozen=True)
