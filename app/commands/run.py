@@ -105,7 +105,8 @@ def _status_line(snap: ItemSnapshot) -> str:
     percent = f"{snap.stage_fraction * 100:3.0f}%"
     rate = f" {human_bytes(snap.rate)}/s" if snap.rate else ""
     eta = f" ~{snap.eta:.0f}s left" if snap.eta is not None else ""
-    return f"{snap.source.name}: {snap.stage.label} {percent}{rate}{eta}"
+    sent = f", {human_bytes(snap.sent_while_compressing)} uploaded so far" if snap.sent_while_compressing else ""
+    return f"{snap.source.name}: {snap.stage.label} {percent}{rate}{eta}{sent}"
 
 
 def _report(snap: ItemSnapshot, as_json: bool) -> None:
