@@ -1,9 +1,9 @@
 """Which backend to talk to and with which token — one answer for the CLI and the GUI.
 
 Server: ``--server URL`` (or ``REELDROP_SERVER``), else the settings' active profile. The built-in
-profile "This computer" starts the embedded backend in this process (its data under the app's data
-folder) and needs no sign-in. Token: ``REELDROP_TOKEN`` (for scripts), else the credential store's entry
-for that profile and server.
+profile "This computer" starts the embedded backend in a child process (see local_backend.py; its data
+under the app's data folder) and needs no sign-in. Token: ``REELDROP_TOKEN`` (for scripts), else the
+credential store's entry for that profile and server.
 """
 
 from __future__ import annotations

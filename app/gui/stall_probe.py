@@ -17,6 +17,11 @@ class StallProbe(QObject):
         super().__init__(parent)
         self.interval = interval_ms / 1000
         self.gaps: list[float] = []  # seconds of lateness per firing
+        self.times: list[float] = []  # time.perf_counter() of each firing, to place a stall in time
+        # CPU the main thread itself used between two firings: a stall with little of it was spent waiting
+        # (for the GIL, a lock, I/O), one with a lot was spent working (painting, Python on this thread).
+        self.cpu: list[float] = []
+        self._last_cpu = 0.0
         self._last: float | None = None
         self._timer = QTimer(self)
         self._timer.setTimerType(Qt.TimerType.PreciseTimer)
@@ -25,6 +30,8 @@ class StallProbe(QObject):
 
     def start(self) -> StallProbe:
         self.gaps.clear()
+        self.times.clear()
+        self.cpu.clear()
         self._last = None
         self._timer.start()
         return self
@@ -33,10 +40,18 @@ class StallProbe(QObject):
         self._timer.stop()
 
     def _tick(self) -> None:
-        now = time.perf_counter()
+        now, cpu = time.perf_counter(), time.thread_time()
         if self._last is not None:
             self.gaps.append(max(0.0, now - self._last - self.interval))
-        self._last = now
+            self.times.append(now)
+            self.cpu.append(cpu - self._last_cpu)
+        self._last, self._last_cpu = now, cpu
+
+    def stalls(self, over_ms: float) -> list[tuple[float, float, float]]:
+        """(perf_counter time the loop ran again, stall in ms, main-thread CPU ms in it) of every stall
+        longer than ``over_ms``."""
+        found = zip(self.times, self.gaps, self.cpu, strict=True)
+        return [(at, gap * 1000, cpu * 1000) for at, gap, cpu in found if gap * 1000 > over_ms]
 
     @property
     def longest_ms(self) -> float:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,7 @@ from app.connect import COMMAND_LINE_PROFILE, NotSignedIn, Target, connect, find
 from app.core.credentials import MemoryCredentialStore
 from app.core.settings import EMBEDDED_PROFILE_NAME, Profile, Settings, SettingsError
 from tests.support.servers import RunningServer, User
+from tests.support.waiting import wait_until
 
 WORK = Profile("work", "https://reeldrop.example.com")
 
@@ -54,3 +57,27 @@ def test_this_computer_starts_the_embedded_backend(tmp_path: Path, monkeypatch: 
         assert connection.client.me()["username"] == "this-computer"
         assert connection.local is not None
     assert (tmp_path / "data" / "server").is_dir()
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states from /proc")
+def test_the_built_in_server_ends_with_the_process_that_started_it(tmp_path: Path):
+    # Its own process (so its work never holds the app's GIL), but never an orphan: killed without a
+    # chance to clean up, the app must not leave the server running.
+    starter = (
+        "import os, pathlib, signal, sys\n"
+        "from app.local_backend import start_local_backend\n"
+        "backend = start_local_backend(pathlib.Path(sys.argv[1]))\n"
+        "print(backend._process.pid, flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", starter, str(tmp_path)], capture_output=True, text=True, timeout=120)
+    child = int(done.stdout.split()[0])
+    wait_until(lambda: not _running(child), timeout=20, what="the built-in server to stop")
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has ended; only its parent's exit status is left

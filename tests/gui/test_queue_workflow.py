@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import multiprocessing
 import re
 import shutil
 import threading
@@ -152,8 +153,9 @@ def test_quitting_while_the_built_in_server_starts_leaves_nothing_running(qtbot,
 
     running = build_app(reeldrop_home, store=MemoryCredentialStore(), show_crash_dialogs=False)
     assert running.session.busy
-    running.close()  # at once: the server is still starting on its thread
-    alive = [t.name for t in threading.enumerate() if t.name.startswith("reeldrop-local-backend") and t.is_alive()]
+    running.close()  # at once: the server is still starting in its process
+    alive = [p.name for p in multiprocessing.active_children() if p.name.startswith("reeldrop-local-backend")]
+    alive += [t.name for t in threading.enumerate() if t.name.startswith("reeldrop-local-backend") and t.is_alive()]
     assert alive == []
     assert running.session.pipeline is None and running.session.connection is None
     assert gc.isenabled()  # collections were held for the start-up only
