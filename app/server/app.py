@@ -88,16 +88,21 @@ def create_app(services: Services) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         from .cleanup import TempSweeper
+        from .worker.queue import HueyJobQueue
         from .worker.settings import WorkerSettings
 
         if services.config.run_worker and not services.config.external_workers:
             services.queue.start()
-        sweeper = TempSweeper(services, WorkerSettings.from_config(services.config).sweep_interval_s)
-        sweeper.start()
+        sweepers = [TempSweeper(services, WorkerSettings.from_config(services.config).sweep_interval_s)]
+        if isinstance(services.queue, HueyJobQueue):  # also without a worker here: the workers may be elsewhere
+            sweepers.append(services.queue.stale_job_sweeper())
+        for sweeper in sweepers:
+            sweeper.start()
         try:
             yield
         finally:
-            sweeper.stop()
+            for sweeper in sweepers:
+                sweeper.stop()
             services.queue.stop()
 
     app = FastAPI(

@@ -6,7 +6,6 @@ Outputs (videos/, processed/, results/) are never deleted here.
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .db import Job, Upload
+from .periodic import PeriodicThread
 
 if TYPE_CHECKING:
     from .services import Services
@@ -116,29 +116,15 @@ class TempSweeper:
     def __init__(self, svc: Services, interval_s: float) -> None:
         self.svc = svc
         self.interval_s = interval_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._periodic = PeriodicThread("reeldrop-temp-sweep", interval_s, self.sweep_once, "temp sweep")
 
     def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="reeldrop-temp-sweep", daemon=True)
-        self._thread.start()
+        self._periodic.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-            self._thread = None
+        self._periodic.stop()
 
     def sweep_once(self) -> dict[str, Any]:
         cutoff = datetime.now(UTC) - timedelta(hours=self.svc.config.cleanup_temp_hours)
         with self.svc.db.session() as session:
             return sweep_temp(self.svc, session, cutoff)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.sweep_once()
-            except Exception:  # a store or database outage must not end the sweeping for good
-                log.warning("temp sweep failed; trying again in %s s", self.interval_s, exc_info=True)
-            self._stop.wait(self.interval_s)

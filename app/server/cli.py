@@ -54,7 +54,7 @@ def serve(args: argparse.Namespace) -> int:
 def worker(args: argparse.Namespace) -> int:
     """A standalone worker: consumes the job queue until SIGINT/SIGTERM, on this host or any other."""
     from .app import build_services, close_services
-    from .worker.pipeline import worker_name
+    from .worker.lease import worker_name
     from .worker.queue import HueyJobQueue, describe_queue
 
     config = _config(args)

@@ -101,6 +101,14 @@ class Job(Base):
     result_key: Mapped[str | None] = mapped_column(String(1024), nullable=True)
     result_size: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     result_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The built-in worker's lease on a processing job (see app/server/worker/lease.py): who holds it (unique
+    # per claim), its last heartbeat on the database's clock, and how long a silence means it is gone.
+    # Jobs finished by external callbacks never have a worker_id, so the stale-job sweep leaves them alone.
+    worker_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    heartbeat_timeout_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # How often the worker running this job stopped responding and the job was taken back from it.
+    worker_losses: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
     items: Mapped[list[JobItem]] = relationship(
@@ -175,7 +183,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 # Columns added after a table first shipped: create_all() never alters an existing table, so a database
 # made by an earlier version gets them here (additive only: each has a server default).
-_ADDED_COLUMNS = {"uploads": ("streaming",)}
+_ADDED_COLUMNS = {
+    "uploads": ("streaming",),
+    "jobs": ("worker_id", "heartbeat_at", "heartbeat_timeout_s", "worker_losses"),
+}
 
 
 def _add_missing_columns(engine: Engine) -> None:

@@ -3,7 +3,8 @@
 The API server runs no worker of its own; the two workers are separate processes with separate data
 folders (as on two machines) that share only QUEUE_URL, DATABASE_URL and S3. Skipped, with the reason,
 when REELDROP_TEST_REDIS_URL / REELDROP_TEST_DATABASE_URL are not set or not reachable
-(``eval "$(.ci/services.sh)"`` starts both on 127.0.0.1).
+(``eval "$(.ci/services.sh)"`` starts both on 127.0.0.1). Every process here uses a short heartbeat
+timeout, so a worker killed mid-job is noticed within seconds.
 """
 
 from __future__ import annotations
@@ -22,41 +23,26 @@ from pathlib import Path
 
 import pytest
 
+from app.server.db import Job
 from tests.server.test_jobs import upload
 from tests.server.test_processing import FULL_OPTIONS, check_complete_results, download, exists
 from tests.server.test_seed_clients import wait_for_job
 from tests.support.files import make_clip, sha256_of
 from tests.support.servers import TEST_ACCESS_KEY, TEST_SECRET_KEY, RunningServer, reeldrop_server
+from tests.support.shared_services import DATABASE_URL, REDIS_URL, postgres_unreachable, redis_unreachable
 
-REDIS_URL = os.environ.get("REELDROP_TEST_REDIS_URL", "")
-DATABASE_URL = os.environ.get("REELDROP_TEST_DATABASE_URL", "")
+HEARTBEAT_TIMEOUT_S = 5  # beats every 1.25 s; a lost worker's job is taken back within ~6.5 s
 
 
 def _unreachable() -> str | None:
-    if not REDIS_URL or not DATABASE_URL:
-        return "REELDROP_TEST_REDIS_URL and REELDROP_TEST_DATABASE_URL are not set (.ci/services.sh starts both)"
-    try:
-        import redis
-
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3).ping()
-    except Exception as exc:
-        return f"Redis at REELDROP_TEST_REDIS_URL is not reachable: {type(exc).__name__}"
-    try:
-        from sqlalchemy import create_engine, text
-
-        engine = create_engine(DATABASE_URL, connect_args={"connect_timeout": 3})
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        engine.dispose()
-    except Exception as exc:
-        return f"PostgreSQL at REELDROP_TEST_DATABASE_URL is not reachable: {type(exc).__name__}"
-    return None
+    return redis_unreachable() or postgres_unreachable()
 
 
 @dataclass
 class Worker:
     process: subprocess.Popen[bytes]
     log: Path
+    env: dict[str, str]
 
     def text(self) -> str:
         return self.log.read_text(errors="replace")
@@ -70,13 +56,16 @@ def _worker_command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "app.server.cli"]
 
 
-def _start_worker(server: RunningServer, folder: Path, env: dict[str, str]) -> Worker:
+def _start_worker(folder: Path, env: dict[str, str]) -> Worker:
     folder.mkdir(parents=True)
     log = folder / "worker.log"
     argv = [*_worker_command(), "--data-dir", str(folder / "data"), "worker", "--threads", "1"]
     with open(log, "wb") as out:
-        process = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    return Worker(process, log)
+        # A session of its own: killing its process group takes its ffmpeg too, as a machine that dies would.
+        process = subprocess.Popen(
+            argv, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        )
+    return Worker(process, log, env)
 
 
 def _wait_ready(workers: list[Worker]) -> None:
@@ -110,9 +99,9 @@ def production(s3_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> It
     folder = tmp_path_factory.mktemp("multihost")
     queue_name = f"reeldrop-test-{secrets.token_hex(4)}"  # this run's own queue in the shared Redis
     shared = {"QUEUE_URL": REDIS_URL, "DATABASE_URL": DATABASE_URL}
-    with reeldrop_server(
-        s3_endpoint, folder / "api", env=shared, extra={"REELDROP_QUEUE_NAME": queue_name}, run_worker=False
-    ) as server:
+    heartbeat = {"REELDROP_JOB_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT_S)}
+    extra = {"REELDROP_QUEUE_NAME": queue_name, **heartbeat}
+    with reeldrop_server(s3_endpoint, folder / "api", env=shared, extra=extra, run_worker=False) as server:
         env = {
             **os.environ,
             **shared,
@@ -124,8 +113,9 @@ def production(s3_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> It
             "WORKER_SECRET": server.services.config.worker_secret,
             "REELDROP_QUEUE_NAME": queue_name,
             "REELDROP_X264_PRESET": "ultrafast",
+            **heartbeat,
         }
-        workers = [_start_worker(server, folder / f"host-{n}", env) for n in (1, 2)]
+        workers = [_start_worker(folder / f"host-{n}", env) for n in (1, 2)]
         try:
             _wait_ready(workers)
             yield server, workers
@@ -189,3 +179,72 @@ def test_a_cancel_reaches_a_worker_on_another_host(production: tuple, tmp_path: 
     assert doc["status"] == "cancelled", doc
     assert "cancelled" in {i["status"] for i in doc["items"]} and doc["error"] == "Cancelled while processing."
     assert exists(server, data["s3_key"])  # a cancelled job keeps its original
+
+
+def test_a_job_whose_worker_is_killed_mid_encode_is_finished_by_the_other_worker(
+    production: tuple, tmp_path: Path
+) -> None:
+    """SIGKILL of a worker (and its ffmpeg) mid-job: its heartbeat stops, a sweep takes the job back and
+    queues it again, the other worker finishes it, keeping the rendition the lost one had finished."""
+    server, workers = production
+    user = server.add_user()
+    data = upload(user, make_clip(tmp_path / "doomed.mp4", seconds=30, size="640x360"))
+    options = {"renditions": ["360p", "240p"], "audio": False, "clips": {"count": 1}, "thumbnails": 1}
+    job = user.call("POST", "/api/jobs", json={"upload_id": data["upload_id"], "options": options}).json()
+    job_id = job["job_id"]
+
+    deadline = time.monotonic() + 60
+    while True:  # until the first rendition is done and the job goes on to its next ffmpeg step
+        doc = user.call("GET", job["status_url"]).json()
+        done = {i["item_id"]: i for i in doc["items"] if i["status"] == "completed"}
+        if "rendition_360p" in done:
+            break
+        assert doc["status"] in ("pending", "processing") and time.monotonic() < deadline, doc
+        time.sleep(0.05)
+    victim = _worker_of(job_id, workers)
+    os.killpg(workers[victim].process.pid, signal.SIGKILL)
+    workers[victim].process.wait(timeout=10)
+    killed_at = time.monotonic()
+    assert doc["status"] == "processing", doc  # the kill landed mid-job
+    survivor = workers[1 - victim]
+
+    # The status document stays honest while the job changes hands: never failed, never 100 % early.
+    seen: list[tuple[str, int]] = []
+    deadline = killed_at + HEARTBEAT_TIMEOUT_S + 60
+    while True:
+        doc = user.call("GET", job["status_url"]).json()
+        seen.append((doc["status"], doc["progress"]))
+        if doc["status"] not in ("pending", "processing"):
+            break
+        assert time.monotonic() < deadline, f"the job was not finished after the kill: {doc}"
+        time.sleep(0.1)
+    recovered_in = time.monotonic() - killed_at
+    assert doc["status"] == "completed", doc
+    assert all(status in ("processing", "pending") and progress < 100 for status, progress in seen[:-1]), seen
+    assert all(progress == 0 for status, progress in seen if status == "pending"), seen
+    assert recovered_in < HEARTBEAT_TIMEOUT_S + 45
+
+    log = survivor.text()
+    assert re.search(rf"job {job_id}: processing on worker", log), log
+    for item_id, item in done.items():  # what the lost worker finished was kept, not made again
+        if item["kind"] != "validate":
+            assert f"job {job_id}: {item_id} kept from the attempt before" in log, log
+            after = next(i for i in doc["items"] if i["item_id"] == item_id)
+            assert (after["s3_key"], after["size"], after["metadata"]) == (
+                item["s3_key"],
+                item["size"],
+                item["metadata"],
+            )
+    with server.services.db.session() as session:
+        stored = session.get(Job, job_id)
+        assert stored is not None and stored.worker_losses == 1
+
+    zip_path = tmp_path / "results.zip"
+    download(user, f"/api/jobs/{job_id}/results.zip", zip_path)
+    assert sha256_of(zip_path) == doc["result"]["zip_sha256"]
+    assert {i["status"] for i in doc["items"]} == {"completed"}
+
+    # Leave two live workers for the module's other tests.
+    folder = workers[victim].log.parent
+    workers[victim] = _start_worker(folder.with_name(folder.name + "-again"), workers[victim].env)
+    _wait_ready(workers)

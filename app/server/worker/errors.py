@@ -13,3 +13,11 @@ class StepFailed(Exception):
     def __init__(self, error_type: str, message: str) -> None:
         super().__init__(message)
         self.error_type = error_type
+
+
+class JobTakenOver(JobCancelled):
+    """The job was given to another worker while this one was silent: stop, and write nothing more."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"job {job_id} is no longer this worker's")
+        self.job_id = job_id

@@ -13,10 +13,12 @@ from sqlalchemy import update
 
 from ..cleanup import delete_source_if_done
 from ..db import Job, utcnow
+from .errors import JobTakenOver
 from .state import FINAL_ITEM_STATES
 
 if TYPE_CHECKING:
     from ..services import Services
+    from .lease import JobLease
 
 log = logging.getLogger(__name__)
 
@@ -44,22 +46,29 @@ def steps_over(svc: Services, job_id: str) -> bool:
         return job is not None and all(item.status in FINAL_ITEM_STATES for item in job.items)
 
 
-def _claim(svc: Services, job_id: str) -> bool:
+def _claim(svc: Services, job_id: str, lease: JobLease | None) -> bool:
     """Only one process builds a job's ZIP, even when two last callbacks arrive at once."""
+    held = [Job.worker_id == lease.worker_id] if lease is not None else []  # a built-in worker: still its job
     with svc.db.session() as session:
         result = session.execute(
             update(Job)
-            .where(Job.id == job_id, Job.status == "processing", Job.result_key.is_(None))
+            .where(Job.id == job_id, Job.status == "processing", Job.result_key.is_(None), *held)
             .values(result_key=f"{_BUILDING}{job_id}", updated_at=utcnow())
         )
         return result.rowcount == 1
 
 
-def finalize_job(svc: Services, job_id: str) -> str | None:
-    """Give a processing job whose items have all ended its final status; returns it (None if not ours)."""
+def finalize_job(svc: Services, job_id: str, lease: JobLease | None = None) -> str | None:
+    """Give a processing job whose items have all ended its final status; returns it (None if not ours).
+
+    ``lease``: the built-in worker's, whose final write then happens only if the job is still its own.
+    """
     from ..results_zip import build_results_zip
 
-    if not _claim(svc, job_id):
+    if not _claim(svc, job_id, lease):
+        if lease is not None:  # a worker's own job is processing with no ZIP begun, unless it was taken over
+            lease.lost.set()
+            raise JobTakenOver(job_id)
         return None
     with svc.db.session() as session:
         job = session.get(Job, job_id)
@@ -72,7 +81,7 @@ def finalize_job(svc: Services, job_id: str) -> str | None:
         except Exception as exc:  # never leave the job "processing" for ever: it fails, with the reason
             log.exception("job %s: the results ZIP could not be stored", job_id)
             status, error = "failed", f"The results ZIP could not be stored ({type(exc).__name__})."
-    with svc.db.session() as session:
+    with lease.session() if lease is not None else svc.db.session() as session:
         job = session.get(Job, job_id)
         assert job is not None
         job.status, job.progress, job.error = status, 100, error

@@ -2,14 +2,18 @@
 
 Each step is an item of the job's status document with its own status, progress and error; a failed
 item leaves the others running (the job ends ``partial``), a failed validation ends the job ``failed``.
+
+The worker holds a lease on the job (lease.py) and beats its heartbeat while it runs. A job taken back
+from a lost worker (takeover.py) keeps the outputs that worker finished: they are not made again as long
+as they are still in storage; validation and metadata.json always run again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-import os
-import socket
+import shutil
 import threading
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -20,14 +24,25 @@ from app import __version__
 from app.core.media.info import MediaInfo
 
 from ..db import Job
-from .errors import JobCancelled, StepFailed
+from .errors import JobCancelled, JobTakenOver, StepFailed
 from .finalize import finalize_job
+from .lease import Heartbeat, JobLease
 from .plan import PlannedItem
 from .renditions import RenditionChoice, box_of, choose_renditions
 from .settings import WorkerSettings
-from .state import JobCancelToken, JobRecorder, JobView, claim, close_open_items, ensure_plan, reset_to_pending, set_job
+from .state import (
+    JobCancelToken,
+    JobRecorder,
+    JobView,
+    KeptOutput,
+    close_open_items,
+    ensure_plan,
+    kept_outputs,
+    reset_to_pending,
+    set_job,
+)
 from .steps import StepContext, clip_windows, make_audio, make_clip, make_rendition, make_thumbnail, thumbnail_times
-from .validate import fetch_object, local_source_path, probe_media, public_facts, remove_work_dir, work_dir
+from .validate import fetch_object, local_source_path, probe_media, public_facts, work_dir
 
 if TYPE_CHECKING:
     from ..services import Services
@@ -38,51 +53,72 @@ CONTENT_TYPES = {".mp4": "video/mp4", ".m4a": "audio/mp4", ".jpg": "image/jpeg",
 STORAGE_ERRORS = (ClientError, BotoCoreError)
 
 
-def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
 def process_job(
     svc: Services, settings: WorkerSettings, job_id: str, local: threading.Event, shutdown: threading.Event
 ) -> str:
-    """Run one job. Returns what happened: "done", "skipped" (not ours to run) or "handed_back"."""
+    """Run one job. Returns what happened: "done", "skipped" (not ours to run), "handed_back" or
+    "taken_over" (another worker was given the job while this one was silent; nothing more was written)."""
     view = ensure_plan(svc.db, svc.config, job_id)
     if view is None:
         log.warning("job %s: not in the database; nothing to do", job_id)
         return "skipped"
-    if not claim(svc.db, job_id):
+    lease = JobLease.claim(svc.db, job_id, settings.heartbeat_timeout_s)
+    if lease is None:
         with svc.db.session() as session:
             job = session.get(Job, job_id)
             cancelled = job is not None and job.status == "cancelled"
         if cancelled:
             close_open_items(svc.db, job_id, "cancelled")
         return "skipped"
-    log.info("job %s: processing on worker %s", job_id, worker_name())
-    token = JobCancelToken(svc.db, job_id, local, shutdown)
-    recorder = JobRecorder(svc.db, job_id, view.plan)
+    log.info("job %s: processing on worker %s", job_id, lease.worker_id)
+    # A scratch folder per claim: a worker that lost the job must not delete the folder of the one that has it.
+    work = work_dir(svc, job_id) / lease.tag
+    token = JobCancelToken(svc.db, job_id, local, shutdown, lease.lost)
     try:
-        _run(svc, settings, view, recorder, token)
-    except JobCancelled:
-        remove_work_dir(svc, job_id)  # before the final status: a "cancelled" job has left nothing behind
+        with Heartbeat(lease, settings.heartbeat_timeout_s / 4):
+            return _attempt(svc, settings, view, lease, token, work)
+    except JobTakenOver:
+        log.warning("job %s: another worker has it now; this worker stopped without writing results", job_id)
+        return "taken_over"
+    finally:
+        _remove(work)
+
+
+def _remove(work: Path) -> None:
+    shutil.rmtree(work, ignore_errors=True)
+    with contextlib.suppress(OSError):  # still holds another claim's folder
+        work.parent.rmdir()  # the job's folder, once no claim of it has a folder here any more
+
+
+def _attempt(
+    svc: Services, settings: WorkerSettings, view: JobView, lease: JobLease, token: JobCancelToken, work: Path
+) -> str:
+    job_id = view.job_id
+    kept = kept_outputs(svc.db, job_id)
+    recorder = JobRecorder(lease, view.plan, kept)
+    try:
+        _run(svc, settings, view, lease, recorder, token, work, kept)
+    except JobCancelled as exc:
+        if token.taken_over:
+            raise JobTakenOver(job_id) from exc
+        _remove(work)  # before the final status: a "cancelled" job has left nothing behind
         if token.by_shutdown:
             log.info("job %s: worker stopping; the job goes back to the queue", job_id)
-            reset_to_pending(svc.db, job_id)
+            reset_to_pending(svc.db, job_id, lease)
             return "handed_back"
-        close_open_items(svc.db, job_id, "cancelled")
-        set_job(svc.db, job_id, status="cancelled", error="Cancelled while processing.")
+        close_open_items(svc.db, job_id, "cancelled", lease=lease)
+        set_job(svc.db, job_id, lease, status="cancelled", error="Cancelled while processing.")
         log.info("job %s: cancelled", job_id)
     except Exception:
         log.exception("job %s: the worker failed", job_id)
-        remove_work_dir(svc, job_id)
-        close_open_items(svc.db, job_id, "failed", "The worker hit an internal error.")
-        set_job(svc.db, job_id, status="failed", progress=100, error="The worker hit an internal error.")
-    finally:
-        remove_work_dir(svc, job_id)
+        _remove(work)
+        close_open_items(svc.db, job_id, "failed", "The worker hit an internal error.", lease)
+        set_job(svc.db, job_id, lease, status="failed", progress=100, error="The worker hit an internal error.")
     return "done"
 
 
 def _validate(
-    svc: Services, view: JobView, recorder: JobRecorder, token: JobCancelToken, work: Path
+    svc: Services, view: JobView, lease: JobLease, recorder: JobRecorder, token: JobCancelToken, work: Path
 ) -> MediaInfo | None:
     """The probed original, or None when it cannot be used (the job then ends ``failed``)."""
     recorder.start("validate")
@@ -98,21 +134,29 @@ def _validate(
     else:
         recorder.finish("validate", "completed", item_metadata=public_facts(info))
         return info
-    remove_work_dir(svc, view.job_id)
+    _remove(work)
     recorder.finish("validate", "failed", error=error, error_type=error_type)
-    close_open_items(svc.db, view.job_id, "skipped", "Not run: the uploaded file could not be used.")
-    set_job(svc.db, view.job_id, status="failed", progress=100, error=error)
+    close_open_items(svc.db, view.job_id, "skipped", "Not run: the uploaded file could not be used.", lease)
+    set_job(svc.db, view.job_id, lease, status="failed", progress=100, error=error)
     return None
 
 
-def _run(svc: Services, settings: WorkerSettings, view: JobView, recorder: JobRecorder, token: JobCancelToken) -> None:
-    work = work_dir(svc, view.job_id)
-    info = _validate(svc, view, recorder, token, work)
+def _run(
+    svc: Services,
+    settings: WorkerSettings,
+    view: JobView,
+    lease: JobLease,
+    recorder: JobRecorder,
+    token: JobCancelToken,
+    work: Path,
+    kept: dict[str, KeptOutput],
+) -> None:
+    info = _validate(svc, view, lease, recorder, token, work)
     if info is None:
         return
     source = local_source_path(work, view.s3_key)
     ctx = StepContext(source, info, work, token, settings.x264_preset, settings.ffmpeg_timeout_s)
-    steps = _Steps(svc, view, recorder, ctx)
+    steps = _Steps(svc, view, recorder, ctx, kept)
     for planned in view.plan:
         if planned.kind in ("validate", "metadata"):
             continue
@@ -122,15 +166,17 @@ def _run(svc: Services, settings: WorkerSettings, view: JobView, recorder: JobRe
     _write_metadata(svc, view, recorder, info)
     if token.is_set():
         raise JobCancelled()
-    remove_work_dir(svc, view.job_id)  # the ZIP is made from S3; the local copies are done with
-    finalize_job(svc, view.job_id)
+    _remove(work)  # the ZIP is made from S3; the local copies are done with
+    finalize_job(svc, view.job_id, lease)
 
 
 class _Steps:
     """Runs the output steps of one job and records each one's outcome."""
 
-    def __init__(self, svc: Services, view: JobView, recorder: JobRecorder, ctx: StepContext) -> None:
-        self.svc, self.view, self.recorder, self.ctx = svc, view, recorder, ctx
+    def __init__(
+        self, svc: Services, view: JobView, recorder: JobRecorder, ctx: StepContext, kept: dict[str, KeptOutput]
+    ) -> None:
+        self.svc, self.view, self.recorder, self.ctx, self.kept = svc, view, recorder, ctx, kept
         info = ctx.info
         requested = list(view.options.get("renditions", []))
         self.choice = choose_renditions(info, requested) if info.video is not None else None
@@ -149,11 +195,15 @@ class _Steps:
             self.recorder.finish(planned.item_id, "skipped", error=skip[1], error_type=skip[0])
             return
         assert planned.target_key is not None
+        if self._still_stored(planned):
+            log.info("job %s: %s kept from the attempt before (still in storage)", self.view.job_id, planned.item_id)
+            return
         self.recorder.start(planned.item_id)
         out = self.ctx.work / "out" / PurePosixPath(planned.target_key).name
         out.parent.mkdir(parents=True, exist_ok=True)
         try:
             metadata = self._make(planned, out)
+            self.recorder.lease.check()
             size = _upload(self.svc, out, planned.target_key)
         except JobCancelled:
             self.recorder.finish(planned.item_id, "cancelled")
@@ -174,6 +224,17 @@ class _Steps:
             )
         finally:
             out.unlink(missing_ok=True)
+
+    def _still_stored(self, planned: PlannedItem) -> bool:
+        """An output an earlier attempt finished, at the planned key and with the recorded size."""
+        kept = self.kept.get(planned.item_id)
+        if kept is None or kept.s3_key != planned.target_key:
+            return False
+        try:
+            head = self.svc.store.head(kept.s3_key)
+        except STORAGE_ERRORS:
+            return False  # cannot tell: make it again
+        return head is not None and (kept.size is None or head.size == kept.size)
 
     def _make(self, planned: PlannedItem, out: Path) -> dict[str, Any]:
         def progress(percent: float | None) -> None:
@@ -247,6 +308,7 @@ def _write_metadata(svc: Services, view: JobView, recorder: JobRecorder, info: M
         "generator": f"reeldrop-server {__version__}",
     }
     body = json.dumps(document, indent=2, default=str).encode()
+    recorder.lease.check()
     try:
         svc.store.put_bytes(planned.target_key, body, "application/json")
     except STORAGE_ERRORS as exc:

@@ -2,7 +2,9 @@
 
 ``reeldrop-server`` runs a consumer in-process (threads); ``reeldrop-server worker`` runs the same
 consumer as its own process, on any host that reaches QUEUE_URL, DATABASE_URL and S3. A cancel reaches
-a job wherever it runs through the database (``jobs.cancel_requested``, see ``JobCancelToken``).
+a job wherever it runs through the database (``jobs.cancel_requested``, see ``JobCancelToken``). A job
+whose worker died (its heartbeat stopped) is taken back and queued again by the stale-job sweep, which
+both kinds of process run (takeover.py).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from ..db import Job
 from .pipeline import process_job
 from .settings import WorkerSettings
 from .state import close_open_items, ensure_plan, reset_to_pending
+from .takeover import StaleJobSweeper
 from .validate import remove_work_dir
 
 if TYPE_CHECKING:
@@ -131,10 +134,21 @@ class HueyJobQueue:
             self._task(job_id)
         return orphans
 
+    def stale_job_sweeper(self) -> StaleJobSweeper:
+        """Takes jobs back from workers that stopped responding and puts them on this queue again."""
+        s = self.settings
+        return StaleJobSweeper(self.svc.db, s.heartbeat_timeout_s, s.max_worker_losses, self._task)
+
     def run_forever(self) -> None:
         """Consume in the foreground until SIGINT/SIGTERM (``reeldrop-server worker``)."""
         self._shutdown.clear()
-        self._consumer_for(signals=True).run()
+        # Workers sweep too: jobs of a lost worker come back even while no API process runs.
+        sweeper = self.stale_job_sweeper()
+        sweeper.start()
+        try:
+            self._consumer_for(signals=True).run()
+        finally:
+            sweeper.stop()
 
     def _run_task(self, job_id: str) -> None:
         event = threading.Event()

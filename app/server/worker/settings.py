@@ -56,6 +56,10 @@ class WorkerSettings:
     """Seconds between two sweeps of temp/ (the first runs at start-up)."""
     ffmpeg_timeout_s: int
     """Longest one ffmpeg step may run before it is stopped as stuck."""
+    heartbeat_timeout_s: int
+    """A running job whose worker has been silent this long is taken back (the worker beats every quarter)."""
+    max_worker_losses: int
+    """The job fails when its worker has stopped responding this many times (a job that kills workers)."""
 
     @classmethod
     def from_config(cls, config: ServerConfig) -> WorkerSettings:
@@ -68,4 +72,6 @@ class WorkerSettings:
             queue_name=_raw(config, "REELDROP_QUEUE_NAME") or "reeldrop",
             sweep_interval_s=_int(config, "REELDROP_SWEEP_INTERVAL", 3600, 1),
             ffmpeg_timeout_s=_int(config, "REELDROP_FFMPEG_TIMEOUT", 6 * 3600, 1),
+            heartbeat_timeout_s=_int(config, "REELDROP_JOB_HEARTBEAT_TIMEOUT", 120, 2),
+            max_worker_losses=_int(config, "REELDROP_JOB_MAX_WORKER_LOSSES", 3, 1),
         )
