@@ -5,8 +5,9 @@ The user's "parallel uploads" setting applies live, and a ThreadPoolExecutor can
 start only when work arrives) and a gate in front of the work lets ``limit`` tasks run at once.
 
 Lowering the limit never interrupts a task: the ones running finish, and no new one starts until fewer
-than ``limit`` run. Slots are handed to waiting tasks in the order they were submitted, never grabbed by
-whoever asks next, so a file's parts still go out in order and nothing starves behind later work.
+than ``limit`` run. Slots are handed to waiting tasks in the order they reached the gate (the order they
+were submitted, but for threads overtaking each other by a hair), never grabbed by whoever asks next, so a
+file's parts still go out about in order and nothing starves behind later work.
 """
 
 from __future__ import annotations
@@ -119,6 +120,11 @@ class GatedPool:
     def running(self) -> int:
         """Tasks that hold a slot now."""
         return self._gate.inside
+
+    @property
+    def waiting(self) -> int:
+        """Tasks at the gate, waiting for a slot (tasks not yet picked up by a thread are not counted)."""
+        return self._gate.waiting
 
     def set_limit(self, limit: int) -> None:
         if not 1 <= limit <= self.most:

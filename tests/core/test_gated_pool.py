@@ -37,24 +37,30 @@ class Tasks:
 def test_raising_the_limit_starts_waiting_tasks_in_order_and_lowering_lets_running_ones_finish():
     tasks, pool = Tasks(), GatedPool(2, most=8, thread_name_prefix="test-gated")
     try:
-        futures = [pool.submit(tasks.task, n) for n in range(8)]
-        wait_until(lambda: tasks.started == [0, 1], timeout=TIMEOUT)
+        # Submitted one by one, each once the previous one reached the gate: the gate's order is then theirs.
+        futures = []
+        for number in range(8):
+            futures.append(pool.submit(tasks.task, number))
+            arrived = (lambda n=number: n in tasks.started) if number < 2 else (lambda n=number: pool.waiting == n - 1)
+            wait_until(arrived, timeout=TIMEOUT)
+        assert tasks.started == [0, 1]
         pool.set_limit(5)
-        wait_until(lambda: tasks.started == [0, 1, 2, 3, 4], timeout=TIMEOUT)
+        # Slots go to 2, 3 and 4 at once (not 5: it came later); their threads may wake in any order.
+        wait_until(lambda: sorted(tasks.started) == [0, 1, 2, 3, 4], timeout=TIMEOUT)
         assert pool.running == 5
 
         pool.set_limit(1)
         tasks.release(0, 1, 2)  # five were running; after three finish, two still run: above the limit
         wait_until(lambda: pool.running == 2, timeout=TIMEOUT)
-        assert tasks.started == [0, 1, 2, 3, 4]
+        assert len(tasks.started) == 5
         tasks.release(3)
         wait_until(lambda: pool.running == 1, timeout=TIMEOUT)
         tasks.release(4)
-        wait_until(lambda: tasks.started == [0, 1, 2, 3, 4, 5], timeout=TIMEOUT)  # one at a time now
+        wait_until(lambda: tasks.started[5:] == [5], timeout=TIMEOUT)  # one at a time now, in order
         assert pool.running == 1
         tasks.release(5, 6, 7)
         assert [f.result(TIMEOUT) for f in futures] == list(range(8))
-        assert tasks.started == list(range(8))
+        assert tasks.started[5:] == [5, 6, 7]
     finally:
         tasks.release(*range(8))
         pool.shutdown()
