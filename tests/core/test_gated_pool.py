@@ -7,7 +7,7 @@ from concurrent.futures import CancelledError
 
 import pytest
 
-from app.core.gated_pool import Gate, GatedPool
+from app.core.gated_pool import GatedPool
 from tests.support.waiting import wait_until
 
 TIMEOUT = 5.0
@@ -66,23 +66,38 @@ def test_raising_the_limit_starts_waiting_tasks_in_order_and_lowering_lets_runni
         pool.shutdown()
 
 
-def test_a_released_slot_goes_to_the_first_waiter_not_to_a_newcomer():
-    gate = Gate(1)
-    assert gate.acquire()
-    order: list[str] = []
+def test_tasks_start_in_the_order_they_were_submitted_on_no_more_threads_than_the_limit():
+    tasks, pool = Tasks(), GatedPool(2, most=8, thread_name_prefix="test-order")
+    try:
+        futures = [pool.submit(tasks.task, number) for number in range(6)]
+        wait_until(lambda: tasks.started == [0, 1], timeout=TIMEOUT)
+        for number in range(6):
+            tasks.release(number)
+            if number < 5:
+                wait_until(lambda n=number: len(tasks.started) >= min(6, n + 3), timeout=TIMEOUT)
+            workers = [t for t in threading.enumerate() if t.name.startswith("test-order")]
+            assert len(workers) <= 2  # a wide pool's extra threads would each keep a malloc arena
+        assert [f.result(TIMEOUT) for f in futures] == list(range(6))
+        assert tasks.started == list(range(6))
+    finally:
+        tasks.release(*range(6))
+        pool.shutdown()
 
-    def waiter(name: str) -> None:
-        assert gate.acquire()
-        order.append(name)
-        gate.release()
 
-    first = threading.Thread(target=waiter, args=("first",))
-    first.start()
-    wait_until(lambda: gate.waiting == 1, timeout=TIMEOUT)
-    gate.release()
-    waiter("newcomer")  # arrives after the release, before "first" may have run: it must queue behind
-    first.join(TIMEOUT)
-    assert order == ["first", "newcomer"]
+def test_a_lowered_limit_ends_the_surplus_threads():
+    tasks, pool = Tasks(), GatedPool(4, most=8, thread_name_prefix="test-shrink")
+    try:
+        futures = [pool.submit(tasks.task, number) for number in range(4)]
+        wait_until(lambda: pool.running == 4, timeout=TIMEOUT)
+        pool.set_limit(1)
+        tasks.release(0, 1, 2, 3)
+        assert [f.result(TIMEOUT) for f in futures] == [0, 1, 2, 3]
+        wait_until(
+            lambda: len([t for t in threading.enumerate() if t.name.startswith("test-shrink")]) <= 1, timeout=TIMEOUT
+        )
+    finally:
+        tasks.release(*range(4))
+        pool.shutdown()
 
 
 def test_shutdown_with_cancel_turns_waiting_tasks_away():
