@@ -16,7 +16,9 @@ import contextlib
 import logging
 import logging.handlers
 import multiprocessing
+import os
 import secrets
+import sys
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -34,6 +36,7 @@ log = logging.getLogger(__name__)
 LOCAL_USERNAME = "this-computer"
 PROCESS_NAME = "reeldrop-local-backend"
 STOP_WAIT_S = 30.0
+SERVER_NICENESS = 5  # as ffmpeg runs (app.core.media.runner): below the window, above nothing else
 SPAWN_ALLOWANCE_S = 30.0  # a fresh interpreter importing the server stack, on a slow disk, before `timeout`
 
 
@@ -111,6 +114,7 @@ def serve_local_backend(data_dir: Path, parent: Connection, records: Any, timeou
     root = logging.getLogger()
     root.handlers[:] = [to_parent]
     root.setLevel(logging.INFO)
+    _below_the_window()
     try:
         served, services, token = _start_here(data_dir, timeout)
     except Exception as error:
@@ -126,6 +130,20 @@ def serve_local_backend(data_dir: Path, parent: Connection, records: Any, timeou
 
         served.stop()
         close_services(services)
+
+
+def _below_the_window() -> None:
+    """Run the built-in server a little below normal priority, as the encodes do: on a machine whose cores
+    its S3 and worker keep busy, the scheduler then gives the app's window its turn first (otherwise the
+    window, though it has almost nothing to do, waits tens of ms for a core)."""
+    with contextlib.suppress(OSError, AttributeError):
+        if sys.platform == "win32":
+            import ctypes
+
+            below_normal = 0x4000
+            ctypes.windll.kernel32.SetPriorityClass(ctypes.windll.kernel32.GetCurrentProcess(), below_normal)
+        else:
+            os.nice(SERVER_NICENESS)
 
 
 def _start_here(data_dir: Path, timeout: float) -> tuple[ThreadedServer, Services, str]:

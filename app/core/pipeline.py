@@ -22,7 +22,7 @@ from app.core.pipeline_live import ItemCancelled, ItemPaused, LiveItem, StagePro
 from app.core.pipeline_sources import expand_sources, refuse_reason
 from app.core.pipeline_stages import StageFailed, StageRunner
 from app.core.pipeline_store import ItemRecord, PipelineStore
-from app.core.pipeline_types import ItemSnapshot, QueueTotals, Stage
+from app.core.pipeline_types import ItemSnapshot, QueueTotals, Stage, totals_of
 from app.core.settings import MAX_CONCURRENCY, Settings
 from app.core.transfer.engine import UploadEngine
 from app.core.transfer.journal import Journal
@@ -188,23 +188,7 @@ class Pipeline:
         return [self._snapshot_of(r, lives.get(r.item_id)) for r in records]
 
     def totals(self) -> QueueTotals:
-        items = self.snapshot()
-        active = [i for i in items if i.stage in _WEIGHTS]
-        sized = [i for i in items if i.size_before]
-        total = sum(i.size_before or 0 for i in sized)
-        done = sum(int((i.size_before or 0) * i.overall_fraction) for i in sized)
-        etas = [i.eta for i in active if i.eta is not None]
-        rates = [i.rate for i in active if i.rate and i.stage is Stage.UPLOADING]
-        return QueueTotals(
-            items=len(items),
-            active=len(active),
-            done=sum(1 for i in items if i.stage is Stage.DONE),
-            failed=sum(1 for i in items if i.stage is Stage.FAILED),
-            bytes_done=done,
-            bytes_total=total,
-            rate=sum(rates) if rates else None,
-            eta=max(etas) if etas else None,
-        )
+        return totals_of(self.snapshot())
 
     def record(self, item_id: str) -> ItemRecord:
         return self._record(item_id)

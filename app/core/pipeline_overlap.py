@@ -71,7 +71,7 @@ class StreamingUploads:
             handle = self._by_item.get(item_id)
         if handle is None:
             return None
-        progress = self.engine.snapshot().file(handle.file_id)
+        progress = self.engine.progress.file_snapshot(handle.file_id)
         return progress.done if progress is not None else None
 
     def take(self, item_id: str) -> UploadHandle | None:

@@ -367,7 +367,7 @@ class UploadStage:
 
 
 def _upload_progress(engine: UploadEngine, handle: UploadHandle) -> StageProgress:
-    progress = engine.snapshot().file(handle.file_id)
+    progress = engine.progress.file_snapshot(handle.file_id)  # this file only: not every file's, per item
     if progress is None:
         return StageProgress()
     return StageProgress(fraction=progress.fraction, rate=progress.rate, eta=progress.eta)

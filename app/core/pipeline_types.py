@@ -68,6 +68,27 @@ class QueueTotals:
     eta: float | None
 
 
+def totals_of(items: Sequence[ItemSnapshot]) -> QueueTotals:
+    """The status bar's figures for a list of snapshots (plain arithmetic: any thread may compute it)."""
+    active = [i for i in items if i.stage in _ACTIVE]
+    sized = [i for i in items if i.size_before]
+    etas = [i.eta for i in active if i.eta is not None]
+    rates = [i.rate for i in active if i.rate and i.stage is Stage.UPLOADING]
+    return QueueTotals(
+        items=len(items),
+        active=len(active),
+        done=sum(1 for i in items if i.stage is Stage.DONE),
+        failed=sum(1 for i in items if i.stage is Stage.FAILED),
+        bytes_done=sum(int((i.size_before or 0) * i.overall_fraction) for i in sized),
+        bytes_total=sum(i.size_before or 0 for i in sized),
+        rate=sum(rates) if rates else None,
+        eta=max(etas) if etas else None,
+    )
+
+
+_ACTIVE = (Stage.COMPRESSING, Stage.UPLOADING, Stage.PROCESSING, Stage.DOWNLOADING)
+
+
 class PipelineControl(Protocol):
     """The whole surface the GUI uses. Every method returns at once; work happens on the core's threads."""
 
