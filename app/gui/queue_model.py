@@ -59,6 +59,8 @@ def stage_text(item: ItemSnapshot) -> str:
         return f"Failed: {short_reason(item.error_type)}"
     if item.stage is Stage.PAUSED and item.paused_stage not in (None, Stage.WAITING):
         return f"Paused ({item.paused_stage.label.lower()})"
+    if item.stage is Stage.COMPRESSING and item.sent_while_compressing:
+        return "Compressing + uploading"
     return item.stage.label
 
 
@@ -187,9 +189,11 @@ class QueueModel(QAbstractTableModel):
             return units.percent(item.overall_fraction)
         if column == Column.SIZE:
             estimate = self.estimate_for(item)
-            if item.size_after is None and isinstance(estimate, Estimate) and not item.stage.finished:
+            # While compressing, the output so far says nothing about its final size: show the estimate.
+            after = None if item.stage is Stage.COMPRESSING else item.size_after
+            if after is None and isinstance(estimate, Estimate) and not item.stage.finished:
                 return units.size_change(item.size_before, estimate.size_bytes, after_is_estimate=True)
-            return units.size_change(item.size_before, item.size_after)
+            return units.size_change(item.size_before, after)
         if column == Column.SPEED:
             return units.human_rate(item.rate) if not item.stage.finished else ""
         if column == Column.LEFT:
@@ -214,7 +218,9 @@ class QueueModel(QAbstractTableModel):
         if column == Column.PRESET and item.stage in _EDITABLE_STAGES:
             return "Double-click to choose another preset for this file"
         if column == Column.STAGE and item.encoder and item.stage is Stage.COMPRESSING:
-            return f"Compressing with {item.encoder}"
+            sent = item.sent_while_compressing
+            also = f"; {units.human_bytes(sent)} already uploaded while it compresses" if sent else ""
+            return f"Compressing with {item.encoder}{also}"
         if column in (Column.SIZE, Column.LEFT):
             estimate = self.estimate_for(item)
             if isinstance(estimate, str):

@@ -223,3 +223,25 @@ def test_delegate_size_follows_the_font(qapp):
     view.setFont(font)
     option.initFrom(view)
     assert ProgressDelegate().sizeHint(option, QModelIndex()).height() > small.height()
+
+
+def test_a_file_compressing_shows_its_estimate_not_its_output_so_far_and_says_when_it_uploads_alongside():
+    model = QueueModel()
+    model.update(
+        [
+            snap("alone", Stage.COMPRESSING, 0.3, size_after=1_050_000, encoder="libx264"),
+            snap(
+                "overlap",
+                Stage.COMPRESSING,
+                0.6,
+                size_after=9_000_000,
+                encoder="libx264",
+                sent_while_compressing=5_242_880,
+            ),
+        ]
+    )
+    assert text(model, 0, Column.STAGE) == "Compressing"
+    assert "1.05 MB" not in text(model, 0, Column.SIZE)  # 30% of the output is not the output
+    assert text(model, 1, Column.STAGE) == "Compressing + uploading"
+    tip = model.data(model.index(1, Column.STAGE), Qt.ItemDataRole.ToolTipRole)
+    assert tip == "Compressing with libx264; 5.24 MB already uploaded while it compresses"
