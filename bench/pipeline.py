@@ -81,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cache-dir", type=Path, default=None, help="where the generated clip is kept")
     parser.add_argument("--keep", action="store_true", help="keep the work dir (server logs)")
     parser.add_argument("--json", type=Path, default=None, help="also write every figure to this JSON file")
+    parser.add_argument(
+        "--stream-small", action="store_true", help="stream even encodes expected under two parts (smoke test)"
+    )
     return parser
 
 
@@ -123,6 +126,8 @@ def run_once(stack: ServerStack, clip: Path, work: Path, args: argparse.Namespac
         client, settings, app_paths({"REELDROP_HOME": str(home)}), stack.api_url, job_options=JOB_OPTIONS
     )
     mode = "overlapped" if overlap else "sequential"
+    if args.stream_small:
+        pipeline._runner.streams.min_bytes = 0  # type: ignore[attr-defined]
     try:
         cpu_before, started = _cpu(), time.monotonic()
         [item_id] = pipeline.add([clip], preset=args.preset)
