@@ -8,7 +8,7 @@ the server finishes the job itself: status, results ZIP, clean-up of the origina
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from pydantic import BaseModel, Field, ValidationError
@@ -72,13 +72,20 @@ async def signed_body(request: Request, svc: Services = Depends(services)) -> by
     return body
 
 
-def _parse(model: type[BaseModel], body: bytes) -> Any:
+ReportT = TypeVar("ReportT", VideoComplete, VideoFailed)
+
+
+def _parse(model: type[ReportT], body: bytes, job_id: str) -> ReportT:
+    """The report in ``body``, for the job in the URL (a body that names another job is refused)."""
     try:
-        return model.model_validate_json(body or b"{}")
+        report = model.model_validate_json(body or b"{}")
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ())) or "body"
         raise ApiError(422, "invalid_request", f"{where}: {first.get('msg', 'invalid')}") from None
+    if report.job_id is not None and report.job_id != job_id:
+        raise ApiError(422, "job_id_mismatch", "The body names another job than the URL; nothing was changed.")
+    return report
 
 
 def _job(session: Session, job_id: str) -> Job:
@@ -109,11 +116,6 @@ def work_order(
             for i in job.items
         ],
     }
-
-
-def _check_job(signed_job_id: str | None, job_id: str) -> None:
-    if signed_job_id is not None and signed_job_id != job_id:
-        raise ApiError(422, "job_id_mismatch", "The body names another job than the URL; nothing was changed.")
 
 
 def _same(item: JobItem | None, status: str, s3_key: str | None, error: str | None) -> bool:
@@ -171,8 +173,7 @@ def video_complete(
     session: Session = Depends(db_session, scope="function"),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
-    report: VideoComplete = _parse(VideoComplete, body)
-    _check_job(report.job_id, job_id)
+    report = _parse(VideoComplete, body, job_id)
     metadata = dict(report.metadata or {})
     if report.transcript_length is not None:
         metadata["transcript_length"] = report.transcript_length
@@ -208,8 +209,7 @@ def video_failed(
     session: Session = Depends(db_session, scope="function"),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
-    report: VideoFailed = _parse(VideoFailed, body)
-    _check_job(report.job_id, job_id)
+    report = _parse(VideoFailed, body, job_id)
     return _report(
         session,
         svc,
