@@ -21,7 +21,7 @@ from typing import BinaryIO
 
 from app.core.transfer.checksums import ChecksumAlgorithm, PartChecksum, finish, new_checksum
 from app.core.transfer.planning import Part
-from app.core.transfer.streams import BLOCK_SIZE, SourceChangedError, checksum_range
+from app.core.transfer.streams import BLOCK_SIZE, SourceChangedError, checksum_range, read_exact
 
 DEFAULT_POLL = 0.1
 
@@ -59,10 +59,6 @@ class GrowingFile:
     @property
     def finished(self) -> bool:
         return self._ended.is_set() and not self._abandoned
-
-    @property
-    def abandoned(self) -> bool:
-        return self._abandoned
 
     @property
     def final_size(self) -> int | None:
@@ -165,9 +161,8 @@ class GrowingScanner:
         digest = new_checksum(self.algorithm)
         remaining = part.length
         while remaining:
-            block = handle.read(min(self._block_size, remaining))
-            if not block:
-                raise SourceChangedError(f"{self.growing.path} is shorter than it was a moment ago")
+            offset = part.end - remaining
+            block = read_exact(handle, self.growing.path, offset, min(self._block_size, remaining))
             digest.update(block)
             self._sha256.update(block)
             remaining -= len(block)

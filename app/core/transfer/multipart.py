@@ -58,7 +58,7 @@ class MultipartUpload:
         return 2 * self.ctx.concurrency
 
     def run(self, started_at: float) -> UploadResult:
-        ctx, handle = self.ctx, self.job.handle
+        handle = self.job.handle
         handle.upload_id = self.start.upload_id
         handle.set_state(UploadStatus.UPLOADING)
         # No control for the scanner: a pause must not end its generator; the loop checks between parts.
@@ -73,17 +73,23 @@ class MultipartUpload:
         except BaseException:
             self._interrupt_in_flight(final=True)
             raise
+        return self._complete(scanner.sha256_hex, started_at)
+
+    def _complete(self, sha256: str, started_at: float) -> UploadResult:
+        """Every part is stored: complete on the server (with the file's size and SHA-256), check its answer,
+        close the journal entry."""
+        ctx, handle = self.ctx, self.job.handle
         handle.set_state(UploadStatus.COMPLETING)
         parts = [(n, etag, checksum.crc32c) for n, (etag, checksum) in sorted(self.finished.items())]
-        answer = ctx.client.complete(self.start.upload_id, parts, sha256=scanner.sha256_hex, size=self.plan.size)
-        self._check_completion(answer, scanner.sha256_hex)
-        ctx.journal.mark_completed(self.start.upload_id, sha256=scanner.sha256_hex)
+        answer = ctx.client.complete(self.start.upload_id, parts, sha256=sha256, size=self.plan.size)
+        self._check_completion(answer, sha256)
+        ctx.journal.mark_completed(self.start.upload_id, sha256=sha256)
         return UploadResult(
             path=handle.path,
             upload_id=self.start.upload_id,
             s3_key=answer.get("s3_key") or self.start.s3_key,
             size=self.plan.size,
-            sha256=scanner.sha256_hex,
+            sha256=sha256,
             method="MULTIPART",
             part_count=self.plan.part_count,
             parts_reused=self.parts_reused,

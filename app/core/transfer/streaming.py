@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from collections.abc import Iterator
 from concurrent.futures import Future
 
@@ -70,8 +69,7 @@ class StreamingUpload(MultipartUpload):
         return self.scanner.read_early if self.scanner is not None else {}
 
     def run(self, started_at: float) -> UploadResult:
-        ctx, handle = self.ctx, self.job.handle
-        handle.set_state(UploadStatus.UPLOADING)
+        self.job.handle.set_state(UploadStatus.UPLOADING)
         scanner = self.scanner = GrowingScanner(
             self.growing, self.start.part_size, max_parts=self.max_parts, algorithm=self.start.algorithm
         )
@@ -83,24 +81,7 @@ class StreamingUpload(MultipartUpload):
         except BaseException:
             self._interrupt_in_flight(final=True)
             raise
-        handle.set_state(UploadStatus.COMPLETING)
-        parts = [(n, etag, checksum.crc32c) for n, (etag, checksum) in sorted(self.finished.items())]
-        answer = ctx.client.complete(self.start.upload_id, parts, sha256=sha256, size=scanner.size)
-        self._check_completion(answer, sha256)
-        ctx.journal.mark_completed(self.start.upload_id, sha256=sha256)
-        return UploadResult(
-            path=handle.path,
-            upload_id=self.start.upload_id,
-            s3_key=answer.get("s3_key") or self.start.s3_key,
-            size=scanner.size,
-            sha256=sha256,
-            method="MULTIPART",
-            part_count=self.plan.part_count,
-            parts_reused=0,
-            bytes_reused=0,
-            bytes_sent=self.job.wire.value,
-            seconds=time.monotonic() - started_at,
-        )
+        return self._complete(sha256, started_at)  # self.plan is the finished file's by now
 
     def _scan_then_seal(self, scanner: GrowingScanner) -> Iterator[tuple[Part, PartChecksum] | None]:
         """The scan; once the writer is done, the early parts are checked and the journal is sealed, while

@@ -39,6 +39,7 @@ __all__ = [
     "PartChecksum",
     "SourceChangedError",
     "checksum_range",
+    "read_exact",
 ]
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ class SourceChangedError(Exception):
     """The file on disk no longer matches what is being uploaded (truncated, rewritten)."""
 
 
-def _read_exact(handle: BinaryIO, path: str, offset: int, size: int) -> bytes:
+def read_exact(handle: BinaryIO, path: str, offset: int, size: int) -> bytes:
     block = handle.read(size)
     if len(block) != size:
         raise SourceChangedError(
@@ -105,7 +106,7 @@ class FileScanner:
                     if self._control is not None:
                         self._control.raise_if_stopped()
                     offset = part.end - remaining
-                    block = _read_exact(handle, self.path, offset, min(self._block_size, remaining))
+                    block = read_exact(handle, self.path, offset, min(self._block_size, remaining))
                     digest.update(block)
                     self._sha256.update(block)
                     remaining -= len(block)
@@ -127,7 +128,7 @@ def checksum_range(
         handle.seek(offset)
         remaining = length
         while remaining:
-            block = _read_exact(handle, name, offset + length - remaining, min(block_size, remaining))
+            block = read_exact(handle, name, offset + length - remaining, min(block_size, remaining))
             digest.update(block)
             remaining -= len(block)
     return finish(digest, algorithm)
@@ -229,7 +230,7 @@ class PartBody:
             while remaining:
                 self._check_interrupts()
                 offset = self.offset + self.length - remaining
-                block = _read_exact(handle, self.path, offset, min(self._block_size, remaining))
+                block = read_exact(handle, self.path, offset, min(self._block_size, remaining))
                 digest.update(block)
                 if self._also_hash is not None:
                     self._also_hash.update(block)
