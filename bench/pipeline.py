@@ -166,7 +166,7 @@ def _auto_rate(calibration: Run) -> str:
 
 
 def _median(runs: list[Run], attr: str) -> float:
-    return statistics.median(getattr(r, attr) if attr != "upload_s" else r.upload_s for r in runs)
+    return statistics.median(getattr(r, attr) for r in runs)  # fields and the upload_s property alike
 
 
 def report(sequential: list[Run], overlapped: list[Run], rate: str) -> dict[str, Any]:
