@@ -41,9 +41,12 @@ def atomic_output(destination: Path | str, temp_dir: Path | str | None = None) -
 def in_place_output(destination: Path | str) -> Iterator[Path]:
     """Yield ``destination`` itself to write; delete it if the block fails. For a file a reader follows
     while it is written (compress-while-upload): a rename at the end would pull it from under the reader
-    on Windows. Whoever records the result must do so only after the block succeeded."""
+    on Windows. Whoever records the result must do so only after the block succeeded. A file already
+    there (left by a run that crashed) is removed first: a reader that starts before the writer truncates
+    it must not take its bytes for the new file's."""
     destination = Path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
+    destination.unlink(missing_ok=True)
     try:
         yield destination
     except BaseException:

@@ -111,3 +111,19 @@ def test_ffmpeg_runs_below_normal_priority(tools: FfmpegTools, tmp_path: Path) -
             "-preset", "ultrafast", "-f", "mp4", str(tmp_path / "out.mp4")]  # fmt: skip
     run_ffmpeg(args, 2.0, on_progress=child_nice, tools=tools)
     assert seen and all(nice >= 5 for nice in seen)
+
+
+def test_in_place_output_starts_from_nothing_and_leaves_nothing_on_failure(tmp_path: Path) -> None:
+    from app.core.media.atomic import in_place_output
+
+    target = tmp_path / "item" / "out.mp4"
+    target.parent.mkdir()
+    target.write_bytes(b"bytes a crashed run left behind")
+    with in_place_output(target) as path:
+        assert path == target and not target.exists()  # a reader following it sees only the new bytes
+        target.write_bytes(b"new")
+    assert target.read_bytes() == b"new"
+    with pytest.raises(RuntimeError), in_place_output(target):
+        target.write_bytes(b"half")
+        raise RuntimeError("ffmpeg died")
+    assert not target.exists()
