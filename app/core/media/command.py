@@ -16,6 +16,10 @@ from app.core.media.plan import OutputPlan
 
 # Lets a reader (an uploader) consume the MP4 while it is still being written: no index at the end.
 FRAGMENTED_MOVFLAGS = "frag_keyframe+empty_moov+default_base_moof"
+# ...and a fragment at least every second: with keyframes alone (x264 puts one every 250 frames) ffmpeg
+# holds 8 s of video in memory and writes it in one go, so the last 5-7 MB of an encode would appear in
+# its final second and all wait for the upload then. A fragment may start on any frame; readers cope.
+FRAGMENT_MICROSECONDS = 1_000_000
 # Index at the front: the finished file plays while it downloads.
 FASTSTART_MOVFLAGS = "+faststart"
 _ISO_MUXERS = {"mp4", "ipod", "mov"}
@@ -76,4 +80,6 @@ def build_compress_args(
     # Matroska needs no flag for ``fragmented``: it is written front to back anyway.
     if plan.muxer in _ISO_MUXERS:
         options["movflags"] = FRAGMENTED_MOVFLAGS if fragmented else FASTSTART_MOVFLAGS
+        if fragmented:
+            options["frag_duration"] = FRAGMENT_MICROSECONDS
     return list(ffmpeg_python.output(*streams, str(output), **options).get_args())
