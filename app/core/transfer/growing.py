@@ -17,13 +17,15 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from app.core.transfer.checksums import ChecksumAlgorithm, PartChecksum, finish, new_checksum
 from app.core.transfer.planning import Part
-from app.core.transfer.streams import BLOCK_SIZE, SourceChangedError, checksum_range, read_exact
+from app.core.transfer.streams import BLOCK_SIZE, PartBody, SourceChangedError, checksum_range, read_exact
 
 DEFAULT_POLL = 0.1
+# How often a body waiting for the writer looks at pause, cancel and stall flags.
+BODY_WAIT_SLICE = 0.5
 
 
 class GrowingFileAbandoned(Exception):
@@ -32,6 +34,11 @@ class GrowingFileAbandoned(Exception):
 
 class GrowingFileTooLarge(Exception):
     """The file grew past the upper bound the upload was declared with."""
+
+
+class PartCutShort(Exception):
+    """The writer finished the file inside a part that was being sent as it was written: the request
+    declared the whole part's length, so it is dropped and the (last, shorter) part goes again."""
 
 
 class GrowingFile:
@@ -86,6 +93,38 @@ class GrowingFile:
             if remaining <= 0:
                 return None
             self._ended.wait(min(self._poll, remaining))
+
+
+class GrowingPartBody(PartBody):
+    """A ``PartBody`` for a part the writer has not finished yet (a "lead" part): each block is sent as
+    soon as it is written, so the part is on the wire while the encoder produces it and stored moments
+    after its last byte is written, instead of a whole part's send later.
+
+    Its length (the part size) is declared up front, as S3 needs. Waiting for the writer is not a stall
+    (the watchdog is suspended meanwhile; the writer is ffmpeg writing a fragment at least every second
+    of video). If the writer finishes before the part's end, the body raises ``PartCutShort``: the
+    request fails without S3 storing anything, and the caller sends the real last part."""
+
+    def __init__(self, growing: GrowingFile, offset: int, length: int, **options: Any) -> None:
+        super().__init__(growing.path, offset, length, **options)
+        self.growing = growing
+
+    def _readable(self, offset: int, wanted: int) -> int:
+        part_end = self.offset + self.length
+        while True:
+            self._check_interrupts()
+            if self._activity is not None:
+                with self._activity.suspended():
+                    size = self.growing.wait_for(offset + wanted, BODY_WAIT_SLICE)
+            else:
+                size = self.growing.wait_for(offset + wanted, BODY_WAIT_SLICE)
+            final = self.growing.final_size
+            if final is not None and final < part_end:
+                raise PartCutShort(f"{self.path} ended {part_end - final} bytes before the end of this part")
+            if size is None:  # no whole block within the slice: send what there is
+                size = self.growing.current_size()
+            if size > offset:
+                return min(wanted, size - offset)
 
 
 class GrowingScanner:

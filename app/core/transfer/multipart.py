@@ -107,7 +107,7 @@ class MultipartUpload:
             raise UploadError(self.job.path, "the server recorded a different SHA-256 than the one sent")
 
     # -- the part loop ----------------------------------------------------------------------------
-    def _send_all(self, scan: Iterator[tuple[Part, PartChecksum] | None]) -> None:
+    def _send_all(self, scan: Iterator[tuple[Part, PartChecksum] | PartTask | None]) -> None:
         control = self.job.handle.control
         scan_done = False
         while True:
@@ -156,7 +156,7 @@ class MultipartUpload:
         if not final and not was_paused and not self.ctx.stopping.is_set():
             control.resume()
 
-    def _refill(self, scan: Iterator[tuple[Part, PartChecksum] | None], scan_done: bool) -> bool:
+    def _refill(self, scan: Iterator[tuple[Part, PartChecksum] | PartTask | None], scan_done: bool) -> bool:
         batch: list[PartTask] = []
         while len(self.outstanding) + len(batch) < self.window and not self.job.handle.control.stop_event.is_set():
             if self.requeued:
@@ -171,10 +171,13 @@ class MultipartUpload:
                 break
             if item is None:  # a growing file: the next part is not written yet
                 break
+            if isinstance(item, PartTask):  # a growing file's lead part, sent as it is written
+                batch.append(item)
+                continue
             part, checksum = item
             if not self._reuse(part, checksum):
                 batch.append(PartTask(part, checksum))
-        unsigned = {task.part.number: task.checksum.sign_fields for task in batch if task.signed is None}
+        unsigned = {task.part.number: task.sign_fields for task in batch if task.signed is None}
         if unsigned:
             signed = self.ctx.client.sign_parts(self.start.upload_id, unsigned)
             by_number = {item.part_number: item for item in signed}
@@ -204,7 +207,6 @@ class MultipartUpload:
         return True
 
     def _settle(self, future: Future[str], task: PartTask) -> None:
-        number = task.part.number
         try:
             etag = future.result()
         except TransferPaused:
@@ -219,10 +221,15 @@ class MultipartUpload:
                 self.failure = error
                 log.warning("%s: %s", self.job.path, plain(error))
             return
-        self.ctx.journal.record_part(
-            self.start.upload_id, number, etag=etag, size=task.part.length, checksum=str(task.checksum)
-        )
-        self.ctx.progress.commit_part(self.job.handle.file_id, number, task.part.length)
-        self.finished[number] = (etag, task.checksum)
+        assert task.checksum is not None
+        self._store(task, etag, task.checksum)
+
+    def _store(self, task: PartTask, etag: str, checksum: PartChecksum) -> None:
+        """S3 holds this part: journal it, count it done."""
+        number = task.part.number
+        size = task.part.length
+        self.ctx.journal.record_part(self.start.upload_id, number, etag=etag, size=size, checksum=str(checksum))
+        self.ctx.progress.commit_part(self.job.handle.file_id, number, size)
+        self.finished[number] = (etag, checksum)
         count, name = self.plan.part_count, self.job.name
         log.debug("%s: part %d of %d stored (%d attempt(s))", name, number, count, task.attempts)

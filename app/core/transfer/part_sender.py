@@ -3,18 +3,24 @@
 Each attempt builds a fresh PartBody (throttled, progress-reporting, watched for stalls, checked against
 the checksum the URL was signed with); a failed attempt's progress is rolled back, an expired URL is
 re-signed for this part alone, and anything else retryable waits a capped, jittered backoff first.
+
+A "lead" part of a file still being written (``PartTask.growing``) has no checksum yet when it is signed:
+its URL pins none, it is sent as the writer writes it, and what S3 stored is checked afterwards: the
+part's ETag must be the MD5 of the bytes sent.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import requests
 
 from app.core.api import SignedPart
-from app.core.transfer.checksums import PartChecksum
+from app.core.transfer.checksums import ChecksumAlgorithm, PartChecksum
 from app.core.transfer.context import EngineContext, FileJob
+from app.core.transfer.growing import GrowingFile, GrowingPartBody
 from app.core.transfer.planning import Part
 from app.core.transfer.retry import Failure
 from app.core.transfer.streams import PartBody
@@ -22,13 +28,31 @@ from app.core.transfer.streams import PartBody
 log = logging.getLogger(__name__)
 
 
+class LeadPartUnverified(Exception):
+    """S3 stored a lead part whose ETag is not the MD5 of the bytes sent (corrupted on the way, or a bucket
+    whose ETags are not MD5s, e.g. SSE-KMS): the part must go again with a checksum S3 verifies."""
+
+
 @dataclass
 class PartTask:
     part: Part
-    checksum: PartChecksum
+    checksum: PartChecksum | None  # None for a lead part: its bytes are not written yet
     signed: SignedPart | None = None
     resigned: int = 0
     attempts: int = 0
+    growing: GrowingFile | None = None  # set for a lead part: sent while the writer writes it
+    sent: PartChecksum | None = None  # a lead part's MD5, once S3 stored it (equal to its ETag)
+
+    @property
+    def sign_fields(self) -> dict[str, str]:
+        return self.checksum.sign_fields if self.checksum is not None else {}
+
+
+def _body(task: PartTask, path: str, **options: Any) -> PartBody:
+    part = task.part
+    if task.growing is not None:
+        return GrowingPartBody(task.growing, part.offset, part.length, algorithm=ChecksumAlgorithm.MD5, **options)
+    return PartBody(path, part.offset, part.length, expected=task.checksum, **options)
 
 
 def send_part(ctx: EngineContext, job: FileJob, upload_id: str, task: PartTask, part_count: int) -> str:
@@ -42,25 +66,21 @@ def send_part(ctx: EngineContext, job: FileJob, upload_id: str, task: PartTask, 
         sink(nbytes)
         job.wire.add(nbytes)
 
+    bodies: list[PartBody] = []
+
     def attempt() -> requests.Response:
         assert task.signed is not None
         task.attempts += 1
         with ctx.watchdog.watching((file_id, part.number)) as activity:
-            body = PartBody(
-                job.path,
-                part.offset,
-                part.length,
-                throttle=ctx.throttle,
-                on_bytes=on_bytes,
-                control=handle.control,
-                activity=activity,
-                expected=task.checksum,
+            body = _body(
+                task, job.path, throttle=ctx.throttle, on_bytes=on_bytes, control=handle.control, activity=activity
             )
+            bodies[:] = [body]
             return ctx.transport.put(task.signed.url, body, task.signed.headers)
 
     def resign(failure: Failure) -> None:
         log.info("%s part %d: %s; asking for a new URL", job.name, part.number, failure.reason)
-        (task.signed,) = ctx.client.sign_parts(upload_id, {part.number: task.checksum.sign_fields})
+        (task.signed,) = ctx.client.sign_parts(upload_id, {part.number: task.sign_fields})
         task.resigned += 1
 
     def on_retry(failure: Failure, delay: float) -> None:
@@ -83,4 +103,10 @@ def send_part(ctx: EngineContext, job: FileJob, upload_id: str, task: PartTask, 
     if not etag:
         # Without the ETag the part cannot be listed on complete; S3 always sends one.
         raise RuntimeError(f"part {part.number} of {part_count}: the storage service answered without an ETag")
+    if task.growing is not None:
+        sent = bodies[-1].checksum
+        if sent is None or not sent.matches_etag(etag):
+            ctx.progress.rollback_part(file_id, part.number)
+            raise LeadPartUnverified(f"part {part.number}: the stored part's ETag is not the MD5 of the bytes sent")
+        task.sent = sent
     return etag

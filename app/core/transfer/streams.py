@@ -187,6 +187,10 @@ class PartBody:
         self._started = True
         return self._blocks()
 
+    def _readable(self, offset: int, wanted: int) -> int:
+        """How many bytes to read at ``offset`` now (a body for a file still being written waits here)."""
+        return wanted
+
     def _check_interrupts(self) -> None:
         if self._control is not None:
             self._control.raise_if_stopped()
@@ -230,7 +234,8 @@ class PartBody:
             while remaining:
                 self._check_interrupts()
                 offset = self.offset + self.length - remaining
-                block = read_exact(handle, self.path, offset, min(self._block_size, remaining))
+                wanted = self._readable(offset, min(self._block_size, remaining))
+                block = read_exact(handle, self.path, offset, wanted)
                 digest.update(block)
                 if self._also_hash is not None:
                     self._also_hash.update(block)

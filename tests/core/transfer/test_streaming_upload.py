@@ -15,7 +15,7 @@ import pytest
 from app.core.transfer.growing import GrowingFile
 from app.core.transfer.handle import UploadError
 from app.core.transfer.journal import UploadState
-from tests.support.upload_stack import MiB, multipart_uploads_left, stored_sha256, upload_status
+from tests.support.upload_stack import MiB, multipart_uploads_left, part_match, stored_sha256, upload_status
 from tests.support.waiting import wait_until
 
 RESULT_TIMEOUT = 60
@@ -201,3 +201,60 @@ def test_a_quit_after_the_writer_finished_resumes_the_upload_instead_of_redoing_
     assert result.sha256 == sha256_file(path) == stored_sha256(uploader, result.upload_id)
     record = uploader.call("GET", f"/api/upload/{result.upload_id}").json()
     assert record["size"] == 28 * MiB and record["part_count"] == 6 and record["streaming"] is True
+
+
+def test_the_part_being_written_is_already_on_the_wire_and_the_last_one_goes_again_whole(
+    faults, uploader, make_engine, tmp_path
+):
+    """Lead parts: bytes of a part leave while the writer is still inside it; when the writer ends inside a
+    part, that part's request (which declared a whole part) is dropped and the real last part is sent."""
+    path = tmp_path / "lead.mp4"
+    growing = GrowingFile(path, poll=0.02)
+    engine = make_engine()
+    handle = engine.submit_growing(path, growing, upper_bound=64 * MiB)
+    on_the_wire: dict[int, int] = {}
+
+    def wait_for_sent(index: int, at_least: int) -> None:
+        wait_until(lambda: engine.snapshot().file(handle.file_id).done >= at_least, timeout=30)
+        on_the_wire[index] = engine.snapshot().file(handle.file_id).done
+
+    def gate(index: int) -> None:
+        if index == 7:  # part 1 and 2 MiB of part 2 are written
+            wait_for_sent(index, 6 * MiB)
+        if index == 21:  # parts 1-4 and 1 MiB of part 5 are written
+            wait_for_sent(index, 20 * MiB + 1)
+
+    writer = Writer(path, growing, 23, gate=gate)  # ends 3 MiB into part 5
+    writer.start()
+    result = handle.result(RESULT_TIMEOUT)
+    writer.join(10)
+    assert writer.error is None
+    assert on_the_wire[7] >= 6 * MiB and on_the_wire[21] > 20 * MiB
+    assert result.size == 23 * MiB and result.part_count == 5
+    assert result.sha256 == sha256_file(path) == stored_sha256(uploader, result.upload_id)
+    puts = faults.part_puts("lead.mp4")
+    assert puts[5] == 2 and all(puts[number] == 1 for number in range(1, 5))
+    record = uploader.call("GET", f"/api/upload/{result.upload_id}").json()
+    assert record["status"] == "uploaded" and record["size"] == 23 * MiB
+
+
+def test_a_lead_part_corrupted_on_the_way_is_caught_by_its_etag_and_sent_again(faults, uploader, make_engine, tmp_path):
+    """A lead part's URL pins no checksum, so S3 stores whatever arrives: the client compares the ETag with
+    the MD5 of what it sent, and a mismatch sends the part again, signed with its Content-MD5."""
+    path = tmp_path / "flipped.mp4"
+    growing = GrowingFile(path, poll=0.02)
+    engine = make_engine()
+    faults.proxy.flip_byte(1000, match=part_match(2))  # the first PUT of part 2: its lead
+    handle = engine.submit_growing(path, growing, upper_bound=64 * MiB)
+
+    def gate(index: int) -> None:
+        if index == 7:  # part 2's lead is on the wire before part 2 is written whole
+            wait_until(lambda: engine.snapshot().file(handle.file_id).done >= 6 * MiB, timeout=30)
+
+    writer = Writer(path, growing, 13, gate=gate)
+    writer.start()
+    result = handle.result(RESULT_TIMEOUT)
+    writer.join(10)
+    assert faults.proxy.fired == {"flip": 1}
+    assert faults.part_puts("flipped.mp4")[2] == 2
+    assert result.sha256 == sha256_file(path) == stored_sha256(uploader, result.upload_id)
