@@ -17,7 +17,6 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import nullcontext
 from typing import Any, BinaryIO
 
 from app.core.transfer.checksums import ChecksumAlgorithm, PartChecksum, finish, new_checksum
@@ -114,7 +113,7 @@ class GrowingPartBody(PartBody):
         part_end = self.offset + self.length
         while True:
             self._check_interrupts()
-            with self._activity.suspended() if self._activity is not None else nullcontext():
+            with self._waiting_on_purpose():
                 size = self.growing.wait_for(offset + wanted, BODY_WAIT_SLICE)
             final = self.growing.final_size
             if final is not None and final < part_end:

@@ -23,6 +23,7 @@ import hashlib
 import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, BinaryIO
 
 from app.core.transfer.checksums import ChecksumAlgorithm, PartChecksum, finish, new_checksum
@@ -197,14 +198,15 @@ class PartBody:
         if self._activity is not None:
             self._activity.raise_if_stalled()
 
+    def _waiting_on_purpose(self) -> AbstractContextManager[None]:
+        """Around a wait that is not a stall (the bandwidth limit, a writer still writing the part)."""
+        return self._activity.suspended() if self._activity is not None else nullcontext()
+
     def _wait_for_bandwidth(self, nbytes: int) -> None:
         if self._throttle is None:
             return
         stop = None if self._control is None else self._control.stop_event
-        if self._activity is not None:
-            with self._activity.suspended():
-                granted = self._throttle.acquire(nbytes, stop)
-        else:
+        with self._waiting_on_purpose():
             granted = self._throttle.acquire(nbytes, stop)
         if not granted and self._control is not None:
             self._control.raise_if_stopped()
