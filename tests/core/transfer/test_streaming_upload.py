@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from app.core.transfer.engine import UploadEngine
 from app.core.transfer.growing import GrowingFile
-from app.core.transfer.handle import UploadError
+from app.core.transfer.handle import UploadError, UploadHandle
 from app.core.transfer.journal import UploadState
 from tests.support.upload_stack import MiB, multipart_uploads_left, part_match, stored_sha256, upload_status
 from tests.support.waiting import wait_until
@@ -58,6 +59,12 @@ class Writer(threading.Thread):
             self.growing.abandon()
 
 
+def wait_until_sent(engine: UploadEngine, handle: UploadHandle, at_least: int) -> int:
+    """Wait until ``at_least`` bytes of the upload are stored or on the wire; returns how many there are."""
+    wait_until(lambda: engine.snapshot().file(handle.file_id).done >= at_least, timeout=30)
+    return engine.snapshot().file(handle.file_id).done
+
+
 def sha256_file(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -71,8 +78,7 @@ def test_parts_leave_while_the_file_is_still_being_written(faults, uploader, mak
 
     def gate(index: int) -> None:
         if index == 18:  # three 5 MiB parts are written: wait until S3 holds at least one of them
-            wait_until(lambda: engine.snapshot().file(handle.file_id).done >= 5 * MiB, timeout=30)
-            stored_before_end.append(engine.snapshot().file(handle.file_id).done)
+            stored_before_end.append(wait_until_sent(engine, handle, 5 * MiB))
 
     writer = Writer(path, growing, 23, gate=gate)
     writer.start()
@@ -127,7 +133,7 @@ def test_a_writer_that_gives_up_leaves_no_upload_behind(faults, uploader, make_e
 
     def gate(index: int) -> None:
         if index == 11:
-            wait_until(lambda: engine.snapshot().file(handle.file_id).done >= 5 * MiB, timeout=30)
+            wait_until_sent(engine, handle, 5 * MiB)
 
     Writer(path, growing, 20, gate=gate, give_up_after=11).start()
     with pytest.raises(UploadError, match="not finished by its writer"):
@@ -214,15 +220,11 @@ def test_the_part_being_written_is_already_on_the_wire_and_the_last_one_goes_aga
     handle = engine.submit_growing(path, growing, upper_bound=64 * MiB)
     on_the_wire: dict[int, int] = {}
 
-    def wait_for_sent(index: int, at_least: int) -> None:
-        wait_until(lambda: engine.snapshot().file(handle.file_id).done >= at_least, timeout=30)
-        on_the_wire[index] = engine.snapshot().file(handle.file_id).done
-
     def gate(index: int) -> None:
         if index == 7:  # part 1 and 2 MiB of part 2 are written
-            wait_for_sent(index, 6 * MiB)
+            on_the_wire[index] = wait_until_sent(engine, handle, 6 * MiB)
         if index == 21:  # parts 1-4 and 1 MiB of part 5 are written
-            wait_for_sent(index, 20 * MiB + 1)
+            on_the_wire[index] = wait_until_sent(engine, handle, 20 * MiB + 1)
 
     writer = Writer(path, growing, 23, gate=gate)  # ends 3 MiB into part 5
     writer.start()
@@ -249,7 +251,7 @@ def test_a_lead_part_corrupted_on_the_way_is_caught_by_its_etag_and_sent_again(f
 
     def gate(index: int) -> None:
         if index == 7:  # part 2's lead is on the wire before part 2 is written whole
-            wait_until(lambda: engine.snapshot().file(handle.file_id).done >= 6 * MiB, timeout=30)
+            wait_until_sent(engine, handle, 6 * MiB)
 
     writer = Writer(path, growing, 13, gate=gate)
     writer.start()
