@@ -3,7 +3,7 @@
 Three jobs, all so that the main thread never waits on the network, the disk or ffmpeg:
 
 * `run(fn, ..., on_done=, on_error=)` runs blocking work on a small thread pool and hands the result back
-  on the main thread (Anki's TaskManager + run_on_main, as a queued signal).
+  on the main thread (Anki's TaskManager + run_on_main).
 * `command(fn, ...)` runs pipeline commands (add, pause, cancel...) one after another on their own thread:
   they write the pipeline's journal, and the order the user clicked in is the order they happen in.
 * A timer asks for the pipeline's snapshots every ~150 ms; they are taken and compared on a thread of
@@ -11,20 +11,23 @@ Three jobs, all so that the main thread never waits on the network, the disk or 
   point 2), plus one signal per item that finished or failed. Why not take them on the main thread: with
   50 items and 8 uploads that is a few ms of Python each time, and every bit of it is GIL the window then
   has to win back from the upload threads.
+
+Every answer crosses to the main thread through a MainThreadInbox (app.gui.inbox): a plain queue the main
+thread drains. No thread but the main one ever touches a Qt object here, signals included: the bridge
+used to emit a queued signal from its worker threads, and that crashed the app (issue 12).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from app.core.pipeline_types import ItemSnapshot, PipelineControl, QueueTotals, Stage, totals_of
+from app.gui.inbox import MainThreadInbox
 
 log = logging.getLogger(__name__)
 
@@ -36,22 +39,28 @@ class Bridge(QObject):
     totals_changed = Signal(object)  # QueueTotals
     item_finished = Signal(object)  # ItemSnapshot that just reached Done
     item_failed = Signal(object)  # ItemSnapshot that just failed
-    _deliver = Signal(object, object)  # (callback, value), always received on the main thread
 
-    def __init__(self, parent: QObject | None = None, *, workers: int = 4, interval_ms: int = POLL_INTERVAL_MS):
+    def __init__(
+        self,
+        parent: QObject | None = None,
+        *,
+        inbox: MainThreadInbox | None = None,
+        workers: int = 4,
+        interval_ms: int = POLL_INTERVAL_MS,
+    ):
         super().__init__(parent)
+        self._owns_inbox = inbox is None
+        self.inbox = inbox if inbox is not None else MainThreadInbox(self)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reeldrop-gui")
         self._commands = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reeldrop-gui-command")
         self._snapshots = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reeldrop-gui-snapshot")
         self._taking: Future[Any] | None = None  # the snapshot being taken; a timer tick never queues a second
         self._generation = 0  # bumped by attach(): a snapshot of the pipeline before is dropped
-        self._deliver.connect(self._on_deliver, Qt.ConnectionType.QueuedConnection)
         self._pipeline: PipelineControl | None = None
         self._last: list[ItemSnapshot] = []
         self._last_totals: QueueTotals | None = None
         self._stages: dict[str, Stage] = {}
         self._closed = False
-        self._emit_lock = threading.Lock()
         self._timer = QTimer(self)
         self._timer.setInterval(interval_ms)
         self._timer.timeout.connect(self.poll)
@@ -82,13 +91,9 @@ class Bridge(QObject):
         return self.run(fn, *args, on_done=on_done, on_error=on_error, executor=self._commands)
 
     def call_soon(self, callback: Callable[[Any], None], value: Any = None) -> None:
-        """From any thread: run `callback(value)` on the main thread."""
-        # Checking `_closed` and posting must be one step against close(): a worker that posts to a bridge
-        # the main thread is deleting crashes Qt (seen as a segfault in a later event loop run).
-        with self._emit_lock:
-            if not self._closed:
-                with contextlib.suppress(RuntimeError):  # the bridge was deleted while quitting
-                    self._deliver.emit(callback, value)
+        """From any thread: run `callback(value)` on the main thread (touches no Qt object)."""
+        if not self._closed:
+            self.inbox.post(self._on_deliver, (callback, value))
 
     def _settle(
         self,
@@ -108,8 +113,8 @@ class Bridge(QObject):
         else:
             log.error("%s failed", name, exc_info=(type(error), error, error.__traceback__))
 
-    @Slot(object, object)
-    def _on_deliver(self, callback: Callable[[Any], None], value: Any) -> None:
+    def _on_deliver(self, delivery: tuple[Callable[[Any], None], Any]) -> None:
+        callback, value = delivery
         if not self._closed:  # an answer queued just before closing: whoever closed has cleaned up
             callback(value)
 
@@ -185,9 +190,10 @@ class Bridge(QObject):
     def close(self) -> None:
         """Stop polling and drop queued background work; running tasks finish on their own and deliver
         nothing from then on."""
-        with self._emit_lock:
-            self._closed = True
+        self._closed = True
         self._timer.stop()
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._commands.shutdown(wait=False, cancel_futures=False)
         self._snapshots.shutdown(wait=False, cancel_futures=True)
+        if self._owns_inbox:
+            self.inbox.close()

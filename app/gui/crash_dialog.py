@@ -1,13 +1,13 @@
 """The last line of defence: an uncaught exception is logged with its traceback and shown in plain words.
 
 Python calls `sys.excepthook` for errors in Qt slots and `threading.excepthook` for worker threads; both
-land here. The dialog is shown on the main thread (a queued signal), at most one at a time, and never
-contains a traceback: the full details are in the rotating log file, which the dialog can open.
+land here. The dialog is shown on the main thread, at most one at a time, and never contains a traceback:
+the full details are in the rotating log file, which the dialog can open. A worker's error reaches the main
+thread through the app's MainThreadInbox (plain Python), never through a signal emitted off the main thread.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import sys
 import threading
@@ -15,26 +15,33 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
-from PySide6.QtCore import QObject, Qt, QUrl, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
+from app.gui.inbox import MainThreadInbox
 from app.gui.plain_errors import plain_words
 
 log = logging.getLogger(__name__)
 
 
 class CrashReporter(QObject):
-    problem = Signal(str)  # the plain-words text, emitted from any thread
-
-    def __init__(self, log_dir: Path, parent: QObject | None = None, *, show_dialogs: bool = True) -> None:
+    def __init__(
+        self,
+        log_dir: Path,
+        parent: QObject | None = None,
+        *,
+        show_dialogs: bool = True,
+        inbox: MainThreadInbox | None = None,
+    ) -> None:
         super().__init__(parent)
+        self._owns_inbox = inbox is None
+        self.inbox = inbox if inbox is not None else MainThreadInbox(self)
         self.log_dir = log_dir
         self.show_dialogs = show_dialogs
         self.reported: list[str] = []  # what was shown, newest last (the tests and the status bar read it)
         self._showing = False
         self._previous: tuple[Callable[..., object], Callable[..., object]] | None = None
-        self.problem.connect(self._show, Qt.ConnectionType.QueuedConnection)
 
     def install(self) -> CrashReporter:
         self._previous = (sys.excepthook, threading.excepthook)
@@ -46,16 +53,18 @@ class CrashReporter(QObject):
         if self._previous is not None:
             sys.excepthook, threading.excepthook = self._previous
             self._previous = None
+        if self._owns_inbox:
+            self.inbox.close()
 
     def handle(
         self, kind: type[BaseException], error: BaseException, trace: TracebackType | None, where: str = ""
     ) -> None:
         if issubclass(kind, KeyboardInterrupt):
-            QApplication.quit()
+            self.inbox.post(lambda _none: QApplication.quit())
             return
         log.error("Unexpected error%s", f" in {where}" if where else "", exc_info=(kind, error, trace))
-        with contextlib.suppress(RuntimeError):  # the reporter is gone (quitting): the log has it
-            self.problem.emit(plain_words(error))
+        # Called on any thread: the dialog is the main thread's business (after close(), the log has it).
+        self.inbox.post(self._show, plain_words(error))
 
     def _handle_thread(self, args: threading.ExceptHookArgs) -> None:
         if args.exc_value is None:
@@ -63,7 +72,6 @@ class CrashReporter(QObject):
         name = args.thread.name if args.thread is not None else "a background thread"
         self.handle(args.exc_type, args.exc_value, args.exc_traceback, where=name)
 
-    @Slot(str)
     def _show(self, text: str) -> None:
         self.reported.append(text)
         if not self.show_dialogs or self._showing:

@@ -22,6 +22,7 @@ from app.gui import dialogs
 from app.gui.bridge import Bridge
 from app.gui.crash_dialog import CrashReporter
 from app.gui.icons import app_icon
+from app.gui.inbox import MainThreadInbox
 from app.gui.logs import AppLogging, setup_logging
 from app.gui.main_window import MainWindow
 from app.gui.session import AppSession, PipelineFactory
@@ -43,6 +44,7 @@ class RunningApp:
     bridge: Bridge
     logging: AppLogging
     crash: CrashReporter
+    inbox: MainThreadInbox
 
     def close(self) -> None:
         """Close the window, let the pipeline journal its state, stop the built-in server (blocking)."""
@@ -50,6 +52,7 @@ class RunningApp:
         self.session.shutdown()
         self.bridge.close()
         self.crash.uninstall()
+        self.inbox.close()
         self.logging.stop()
 
 
@@ -83,10 +86,11 @@ def build_app(
     paths = (paths or app_paths()).ensure()
     app_logging = setup_logging(paths.log)
     log.info("ReelDrop %s starting (data in %s)", __version__, paths.data)
-    crash = CrashReporter(paths.log, show_dialogs=show_crash_dialogs).install()
+    inbox = MainThreadInbox()  # the one way back to this thread, for every worker (see app.gui.inbox)
+    crash = CrashReporter(paths.log, show_dialogs=show_crash_dialogs, inbox=inbox).install()
     loaded = read_settings(paths.settings_file)  # a few hundred bytes, before the window exists
     default_catalog()  # the packaged presets, read once, before any widget needs them
-    bridge = Bridge()
+    bridge = Bridge(inbox=inbox)
     session = AppSession(bridge, paths, loaded.settings, store=store, pipeline_factory=pipeline_factory)
     window = MainWindow(session, app_logging)
     window.show()
@@ -98,7 +102,7 @@ def build_app(
             + "\n• ".join(loaded.problems),
         )
     session.start()
-    return RunningApp(window, session, bridge, app_logging, crash)
+    return RunningApp(window, session, bridge, app_logging, crash, inbox)
 
 
 def quit_on_signals(app: QApplication) -> QTimer:

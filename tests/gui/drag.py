@@ -21,11 +21,13 @@ def file_mime(*paths: Path) -> QMimeData:
 
 def drop(widget: QWidget, mime: QMimeData) -> tuple[QDragEnterEvent, QDropEvent]:
     """Drag `mime` over the middle of `widget` and drop it there (the drop only if the enter was accepted)."""
-    centre = QPointF(widget.rect().center())
+    # Qt's own signatures: a drag enters at a QPoint, a drop lands at a QPointF (PySide6 before 6.12
+    # refuses a QPointF for the enter).
+    centre = widget.rect().center()
     buttons, modifiers = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
     enter = QDragEnterEvent(centre, Qt.DropAction.CopyAction, mime, buttons, modifiers)
     QApplication.sendEvent(widget, enter)
-    dropped = QDropEvent(centre, Qt.DropAction.CopyAction, mime, buttons, modifiers)
+    dropped = QDropEvent(QPointF(centre), Qt.DropAction.CopyAction, mime, buttons, modifiers)
     if enter.isAccepted():
         QApplication.sendEvent(widget, dropped)
     return enter, dropped
