@@ -18,6 +18,8 @@ PY="${PYTHON:-python}"
 if [ "$#" -gt 0 ]; then
   exec "$PY" -m pytest "$@"
 fi
+# The types first (pyproject.toml's [tool.mypy]): a None that can reach arithmetic fails here, in seconds.
+"$PY" -m mypy
 # The whole suite: the GUI tests get a process of their own, so no Qt event loop ever runs while the
 # other tests' servers and threads come and go (and a GUI test's leftovers cannot reach them).
 status=0

@@ -109,10 +109,10 @@ class PipelineStore:
         return record
 
     def update(self, item_id: str, **changes: object) -> ItemRecord:
-        if "stage" in changes and isinstance(changes["stage"], Stage):
-            changes["stage"] = changes["stage"].value  # type: ignore[union-attr]
-        if isinstance(changes.get("paused_stage"), Stage):
-            changes["paused_stage"] = changes["paused_stage"].value  # type: ignore[union-attr]
+        for column in ("stage", "paused_stage"):  # kept as their text in the journal
+            value = changes.get(column)
+            if isinstance(value, Stage):
+                changes[column] = value.value
         changes["updated_at"] = time.time()
         unknown = set(changes) - set(_COLUMNS)
         if unknown:

@@ -40,11 +40,11 @@ class Notifier(QObject):
             self.tray = QSystemTrayIcon(app_icon(), self)
             self.tray.setToolTip("ReelDrop")
             menu = QMenu(window)
-            menu.addAction("Show ReelDrop", lambda: (window.showNormal(), window.raise_(), window.activateWindow()))
+            menu.addAction("Show ReelDrop", lambda: _bring_forward(window, raise_it=True))
             menu.addSeparator()
             menu.addAction("Quit", window.close)
             self.tray.setContextMenu(menu)
-            self.tray.activated.connect(lambda _reason: (window.showNormal(), window.activateWindow()))
+            self.tray.activated.connect(lambda _reason: _bring_forward(window))
             self.tray.show()
         else:
             log.info("No system tray here: notifications appear in the status bar")
@@ -67,3 +67,10 @@ class Notifier(QObject):
     def hide(self) -> None:
         if self.tray is not None:
             self.tray.hide()
+
+
+def _bring_forward(window: QWidget, *, raise_it: bool = False) -> None:
+    window.showNormal()
+    if raise_it:
+        window.raise_()
+    window.activateWindow()

@@ -19,7 +19,7 @@ def preset_names() -> list[str]:
 def known_preset(name: str | None) -> str:
     """`name` when it is a preset, else the catalog's default (settings can name one that no longer exists)."""
     catalog = default_catalog()
-    return name if name in catalog.presets else catalog.default
+    return name if name is not None and name in catalog.presets else catalog.default
 
 
 def preset_label(name: str) -> str:

@@ -90,10 +90,13 @@ def create_app(services: Services) -> FastAPI:
         from .cleanup import TempSweeper
         from .worker.queue import HueyJobQueue
         from .worker.settings import WorkerSettings
+        from .worker.takeover import StaleJobSweeper
 
         if services.config.run_worker and not services.config.external_workers:
             services.queue.start()
-        sweepers = [TempSweeper(services, WorkerSettings.from_config(services.config).sweep_interval_s)]
+        sweepers: list[TempSweeper | StaleJobSweeper] = [
+            TempSweeper(services, WorkerSettings.from_config(services.config).sweep_interval_s)
+        ]
         if isinstance(services.queue, HueyJobQueue):  # also without a worker here: the workers may be elsewhere
             sweepers.append(services.queue.stale_job_sweeper())
         for sweeper in sweepers:

@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import logging
 import socket
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from moto.server import ThreadedMotoServer
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +30,7 @@ class EmbeddedS3:
     def __init__(self, host: str = "127.0.0.1", port: int | None = None) -> None:
         self.host = host
         self.port = port or free_port(host)
-        self._server = None
+        self._server: ThreadedMotoServer | None = None
 
     @property
     def endpoint_url(self) -> str:

@@ -6,7 +6,7 @@ Shared by the built-in pipeline and the worker callbacks (a job processed elsewh
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy import update
@@ -17,6 +17,8 @@ from .errors import JobTakenOver
 from .state import FINAL_ITEM_STATES
 
 if TYPE_CHECKING:
+    from sqlalchemy import CursorResult
+
     from ..services import Services
     from .lease import JobLease
 
@@ -55,7 +57,7 @@ def _claim(svc: Services, job_id: str, lease: JobLease | None) -> bool:
             .where(Job.id == job_id, Job.status == "processing", Job.result_key.is_(None), *held)
             .values(result_key=f"{_BUILDING}{job_id}", updated_at=utcnow())
         )
-        return result.rowcount == 1
+        return cast("CursorResult[Any]", result).rowcount == 1  # an UPDATE's result has a rowcount
 
 
 def finalize_job(svc: Services, job_id: str, lease: JobLease | None = None) -> str | None:

@@ -54,10 +54,18 @@ def _run(ctx: StepContext, args: list[str], duration: float | None, progress: Pr
         raise StepFailed(exc.error_type, public_message(exc, ctx.work)) from exc
 
 
-def _encode(ctx: StepContext, plan: OutputPlan, out: Path, progress: Progress, **window: float) -> None:
+def _encode(
+    ctx: StepContext,
+    plan: OutputPlan,
+    out: Path,
+    progress: Progress,
+    *,
+    start_s: float | None = None,
+    duration_s: float | None = None,
+) -> None:
     with atomic_output(out) as temp:
-        args = build_compress_args(ctx.source, temp, plan, **window)
-        _run(ctx, args, window.get("duration_s") or plan.duration_s, progress)
+        args = build_compress_args(ctx.source, temp, plan, start_s=start_s, duration_s=duration_s)
+        _run(ctx, args, duration_s or plan.duration_s, progress)
         if not temp.exists() or temp.stat().st_size == 0:
             raise StepFailed("empty_output", f"{ctx.name}: ffmpeg wrote nothing for {out.name}.")
 
