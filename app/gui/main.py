@@ -15,12 +15,14 @@ from PySide6.QtWidgets import QApplication
 
 from app import __version__
 from app.core.credentials import CredentialStore
+from app.core.last_run import CrashReport, LastRun
 from app.core.media.presets import default_catalog
 from app.core.paths import AppPaths, app_paths
 from app.core.settings import read_settings
 from app.gui import dialogs
 from app.gui.bridge import Bridge
 from app.gui.crash_dialog import CrashReporter
+from app.gui.crash_notice import CrashNotice, show_crash_notice
 from app.gui.icons import app_icon
 from app.gui.inbox import MainThreadInbox
 from app.gui.logs import AppLogging, setup_logging
@@ -45,6 +47,7 @@ class RunningApp:
     logging: AppLogging
     crash: CrashReporter
     inbox: MainThreadInbox
+    crash_notice: CrashNotice | None = None  # "closed unexpectedly last time", when it did
 
     def close(self) -> None:
         """Close the window, let the pipeline journal its state, stop the built-in server (blocking)."""
@@ -81,11 +84,15 @@ def build_app(
     store: CredentialStore | None = None,
     pipeline_factory: PipelineFactory | None = None,
     show_crash_dialogs: bool = True,
+    previous_crash: CrashReport | None = None,
 ) -> RunningApp:
     """Create the window and start connecting; needs a QApplication. Returns at once."""
     paths = (paths or app_paths()).ensure()
     app_logging = setup_logging(paths.log)
     log.info("ReelDrop %s starting (data in %s)", __version__, paths.data)
+    _warn_if_known_bad_qt()
+    if previous_crash is not None:
+        log.warning("ReelDrop closed unexpectedly last time; the report is in %s", previous_crash.report_path)
     inbox = MainThreadInbox()  # the one way back to this thread, for every worker (see app.gui.inbox)
     crash = CrashReporter(paths.log, show_dialogs=show_crash_dialogs, inbox=inbox).install()
     loaded = read_settings(paths.settings_file)  # a few hundred bytes, before the window exists
@@ -93,6 +100,7 @@ def build_app(
     bridge = Bridge(inbox=inbox)
     session = AppSession(bridge, paths, loaded.settings, store=store, pipeline_factory=pipeline_factory)
     window = MainWindow(session, app_logging)
+    notice = show_crash_notice(window, previous_crash) if previous_crash is not None else None
     window.show()
     if loaded.problems:
         dialogs.inform(
@@ -102,7 +110,26 @@ def build_app(
             + "\n• ".join(loaded.problems),
         )
     session.start()
-    return RunningApp(window, session, bridge, app_logging, crash, inbox)
+    return RunningApp(window, session, bridge, app_logging, crash, inbox, notice)
+
+
+# PySide6 6.12.0 on Python 3.11 aborts at random ("Fatal Python error: bool_dealloc"): pyproject.toml keeps
+# pip from installing it there, but a distribution's package or a hand-made venv can still bring it.
+KNOWN_BAD_QT = ((3, 11), (6, 12))  # Python below the first, PySide6 from the second
+
+
+def _warn_if_known_bad_qt() -> None:
+    import PySide6
+
+    python_fixed, qt_bad = KNOWN_BAD_QT
+    qt = tuple(int(part) for part in PySide6.__version__.split(".")[:2] if part.isdigit())
+    if sys.version_info[:2] <= python_fixed and qt >= qt_bad:
+        log.warning(
+            "PySide6 %s on Python %d.%d is known to crash this app (issue 12); "
+            "install PySide6-Essentials<6.12 or use Python 3.12+",
+            PySide6.__version__,
+            *sys.version_info[:2],
+        )
 
 
 def quit_on_signals(app: QApplication) -> QTimer:
@@ -119,7 +146,9 @@ def quit_on_signals(app: QApplication) -> QTimer:
 def main(argv: Sequence[str] | None = None) -> int:
     app = application(argv)
     quit_on_signals(app)
-    running = build_app()
+    paths = app_paths().ensure()
+    last_run = LastRun(paths.log)  # faulthandler into the log folder from here on; the marker of this run
+    running = build_app(paths, previous_crash=last_run.begin())
     probe = StallProbe(parent=running.window).start() if os.environ.get(STALL_PROBE_ENV) else None
     code = app.exec()
     if probe is not None:
@@ -130,4 +159,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Delete Qt's objects while Python is still whole: letting interpreter shutdown collect them in any
     # order is a known source of crashes at exit with PySide.
     app.shutdown()
+    last_run.end()  # last: a crash while shutting down is a crash too
     return code
