@@ -51,6 +51,9 @@ def _arm_smoke_test(seconds: float) -> None:
 
 def main() -> int:
     multiprocessing.freeze_support()
+    from app.gui.platform_check import exit_if_window_cannot_open
+
+    exit_if_window_cannot_open()  # before any QApplication: what to install, instead of Qt's abort
     smoke = os.environ.get(SMOKE_ENV, "").strip()
     if smoke:
         _arm_smoke_test(float(smoke))
