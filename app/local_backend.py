@@ -7,7 +7,9 @@ It runs in a child process of its own. The embedded S3, the API and the worker a
 app's process their work held the GIL the window's event loop needs too, and with 8 uploads running the
 window froze for up to half a second at a time (bench/gui_stall.py). In a child they use another core.
 The child ends with its parent: it waits on the pipe to the parent and stops when that closes, whether
-the parent quit or crashed. Its log records come back to the parent's log through a queue.
+the parent quit or crashed; and when the parent is killed, a watchdog ends it within a second whatever it
+is doing (app.core.child_lifetime), its worker's ffmpeg with it. Its log records come back to the parent's
+log through a queue.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from app.core.child_lifetime import end_with_this_process, exit_when_orphaned
 from app.core.logsafe import RedactingFilter
 
 if TYPE_CHECKING:
@@ -76,12 +79,18 @@ def start_local_backend(data_dir: Path, timeout: float = 30.0) -> LocalBackend:
     relay = logging.handlers.QueueListener(records, _Relay())
     relay.start()
     process = context.Process(
-        target=serve_local_backend, args=(data_dir, theirs, records, timeout), name=PROCESS_NAME, daemon=True
+        target=serve_local_backend,
+        args=(data_dir, theirs, records, timeout, os.getpid()),
+        name=PROCESS_NAME,
+        daemon=True,
     )
     try:
         process.start()
+        if process.pid is not None:  # the child watches us itself; on Windows it also joins our Job Object
+            end_with_this_process(process.pid)
         theirs.close()  # only the child holds its end now: its exit shows here as EOF
-        answer = ours.recv() if ours.poll(timeout + SPAWN_ALLOWANCE_S) else ("failed", "it did not answer in time")
+        answered = ours.poll(timeout + SPAWN_ALLOWANCE_S)
+        answer: tuple[str, ...] = ours.recv() if answered else ("failed", "it did not answer in time")
     except (EOFError, OSError):
         answer = ("failed", "it stopped while starting; the log says why")
     if answer[0] != "ready":
@@ -107,8 +116,11 @@ class _Relay(logging.Handler):
 
 
 # -- in the child ---------------------------------------------------------------------------------
-def serve_local_backend(data_dir: Path, parent: Connection, records: Any, timeout: float) -> None:
+def serve_local_backend(data_dir: Path, parent: Connection, records: Any, timeout: float, parent_pid: int) -> None:
     """The child's whole life: start the server, say where it is, serve until told to stop or orphaned."""
+    # First of all: a parent killed while we start, or while the worker encodes, must not leave us
+    # running. The pipe's EOF below is not enough: the stop after it waits for the worker's job.
+    exit_when_orphaned(parent_pid)
     to_parent = logging.handlers.QueueHandler(records)
     to_parent.addFilter(RedactingFilter())  # before the record is flattened into text
     root = logging.getLogger()
