@@ -18,9 +18,9 @@ from app.core.api import BackendClient
 from app.core.gated_pool import GatedPool
 from app.core.media.presets import default_catalog
 from app.core.paths import AppPaths
-from app.core.pipeline_live import ItemCancelled, ItemPaused, LiveItem, StageProgress
+from app.core.pipeline_live import Interruption, ItemCancelled, ItemPaused, LiveItem, StageProgress
 from app.core.pipeline_sources import expand_sources, refuse_reason
-from app.core.pipeline_stages import StageFailed, StageRunner
+from app.core.pipeline_stages import StageFailed, StageRunner, cancelled_changes
 from app.core.pipeline_store import ItemRecord, PipelineStore
 from app.core.pipeline_types import ItemSnapshot, QueueTotals, Stage, totals_of
 from app.core.settings import MAX_CONCURRENCY, Settings
@@ -89,8 +89,7 @@ class Pipeline:
             self._closed = True
             lives = list(self._live.values())
         for live in lives:
-            live.shutting_down = True
-            live.request_pause()
+            live.request_quit()
         self._drivers.shutdown(wait=wait, cancel_futures=True)
         self._runner.close()
 
@@ -125,14 +124,22 @@ class Pipeline:
         with self._lock:
             live = self._live.get(item_id)
         if live is not None:
-            live.request_pause()
+            at = self._record(item_id).stage_enum
+            if live.request_pause() and at is not Stage.PAUSED:  # held in place (a suspended encode): paused
+                self._save(item_id, stage=Stage.PAUSED, paused_stage=at)  # now, and its driver stays
+            # else the stage ends at its next check and the driver records the pause
         elif self._record(item_id).stage_enum is Stage.WAITING:
             self._save(item_id, stage=Stage.PAUSED, paused_stage=Stage.WAITING)
 
     def resume(self, item_id: str) -> None:
         record = self._record(item_id)
-        if record.stage_enum is Stage.PAUSED:
-            self._save(item_id, stage=Stage(record.paused_stage or Stage.WAITING.value), paused_stage=None)
+        if record.stage_enum is not Stage.PAUSED:
+            return
+        with self._lock:
+            live = self._live.get(item_id)
+        continued = live is not None and live.request_resume()  # the held encode goes on from its frame
+        self._save(item_id, stage=Stage(record.paused_stage or Stage.WAITING.value), paused_stage=None)
+        if not continued:
             self._launch(item_id)
 
     def cancel(self, item_id: str) -> None:
@@ -144,7 +151,7 @@ class Pipeline:
         record = self._record(item_id)
         if not record.stage_enum.finished:
             self._runner.discard(record)
-            self._save(item_id, stage=Stage.CANCELLED, paused_stage=None)
+            self._save(item_id, stage=Stage.CANCELLED, paused_stage=None, **cancelled_changes(record))
 
     def retry(self, item_id: str) -> None:
         record = self._record(item_id)
@@ -178,6 +185,9 @@ class Pipeline:
     def set_preset(self, item_id: str, preset: str) -> None:
         default_catalog().get(preset)
         record = self._record(item_id)
+        with self._lock:
+            if item_id in self._live:  # paused mid-encode: that encode goes on with the preset it began with
+                return
         if record.stage_enum in (Stage.WAITING, Stage.PAUSED) and not record.compressed_path:
             self._save(item_id, preset=preset)
 
@@ -251,15 +261,18 @@ class Pipeline:
                 stage = record.stage_enum
                 changes = self._runner.run(stage, record, live)
                 live.set_progress_source(None)
-                live.clear_stop_hooks()
                 next_stage = _ORDER[_ORDER.index(stage) + 1]
                 record = self._save(item_id, stage=next_stage, **changes)
         except ItemPaused:
-            if not live.shutting_down:
-                self._save(item_id, stage=Stage.PAUSED, paused_stage=self._record(item_id).stage_enum)
+            # A quit keeps the journaled stage as it is: the next launch continues from there.
+            if live.interruption is not Interruption.QUIT:
+                paused_at = self._record(item_id).stage_enum
+                if paused_at is not Stage.PAUSED:  # (already recorded if a held pause ended this way)
+                    self._save(item_id, stage=Stage.PAUSED, paused_stage=paused_at)
         except ItemCancelled:
-            self._runner.discard(self._record(item_id))
-            self._save(item_id, stage=Stage.CANCELLED, paused_stage=None)
+            cancelled = self._record(item_id)
+            self._runner.discard(cancelled)
+            self._save(item_id, stage=Stage.CANCELLED, paused_stage=None, **cancelled_changes(cancelled))
         except StageFailed as exc:
             log.warning("%s: %s", Path(self._record(item_id).source).name, exc)
             self._save(item_id, stage=Stage.FAILED, error=str(exc), error_type=exc.error_type, **exc.changes)
@@ -269,8 +282,11 @@ class Pipeline:
         finally:
             with self._lock:
                 self._live.pop(item_id, None)
+                latest = self._records.get(item_id)
             if live.remove_when_done:
                 self.remove(item_id)
+            elif latest is not None and latest.stage_enum in _WEIGHTS and live.interruption is Interruption.PAUSE:
+                self._launch(item_id)  # resumed while this driver was still winding down from the pause
 
     # -- helpers ----------------------------------------------------------------------------------
     def _record(self, item_id: str) -> ItemRecord:
@@ -295,17 +311,21 @@ class Pipeline:
             except Exception:
                 log.exception("change listener failed")
 
-    def _snapshot_of(self, record: ItemRecord, live: LiveItem | None) -> ItemSnapshot:
+    @staticmethod
+    def _snapshot_of(record: ItemRecord, live: LiveItem | None) -> ItemSnapshot:
         stage = record.stage_enum
         progress = live.progress() if live is not None else StageProgress()
-        if stage in _WEIGHTS:
-            start, weight = _WEIGHTS[stage]
-            overall = start + weight * progress.fraction
-            fraction = progress.fraction
+        paused = stage is Stage.PAUSED
+        # A paused item shows where its work stands: held in place (a suspended encode), its live progress.
+        working = Stage(record.paused_stage) if paused and record.paused_stage else stage
+        unknown = False
+        if working in _WEIGHTS:
+            start, weight = _WEIGHTS[working]
+            unknown = progress.fraction is None  # say, an encode of a source whose duration is unknown
+            fraction = progress.fraction or 0.0
+            overall = start + weight * fraction
         elif stage is Stage.DONE:
             overall, fraction = 1.0, 1.0
-        elif stage is Stage.PAUSED and record.paused_stage in {s.value for s in _WEIGHTS}:
-            overall, fraction = _WEIGHTS[Stage(record.paused_stage)][0], 0.0
         else:
             overall, fraction = 0.0, 0.0
         return ItemSnapshot(
@@ -317,15 +337,16 @@ class Pipeline:
             overall_fraction=overall,
             size_before=record.size_before,
             size_after=progress.size_after or record.compressed_size,
-            rate=progress.rate,
-            eta=progress.eta,
+            rate=None if paused else progress.rate,
+            eta=None if paused else progress.eta,
             error=record.error,
             error_type=record.error_type,
             job_id=record.job_id,
             results_dir=Path(record.results_dir) if record.results_dir else None,
             encoder=record.encoder,
             paused_stage=Stage(record.paused_stage) if record.paused_stage else None,
-            sent_while_compressing=progress.sent if stage is Stage.COMPRESSING else None,
+            sent_while_compressing=progress.sent if working is Stage.COMPRESSING else None,
+            progress_unknown=unknown,
         )
 
 
@@ -341,7 +362,6 @@ def open_pipeline(
     """The pipeline for one backend, with its queue and journals in the user data dir. `backend_id` tells
     backends apart (see app.connect.Target.backend_id): each has its own queue file."""
     paths.ensure()
-    slug = "".join(c if c.isalnum() else "-" for c in backend_id.lower()).strip("-")[:80] or "default"
     journal = Journal.open(paths.data / "journal.sqlite3")
     part_size = settings.part_size_mib * 1024 * 1024 if settings.part_size_mib else None
     engine = UploadEngine(
@@ -360,7 +380,7 @@ def open_pipeline(
         job_options=job_options,
         upload_while_compressing=settings.upload_while_compressing,
     )
-    store = PipelineStore(paths.data / f"queue-{slug}.sqlite3")
+    store = PipelineStore(queue_file(paths, backend_id))
     return Pipeline(
         runner,
         store,
@@ -370,3 +390,22 @@ def open_pipeline(
         autostart=settings.start_on_add,
         on_change=on_change,
     )
+
+
+def queue_file(paths: AppPaths, backend_id: str) -> Path:
+    """Where the queue of one backend is journaled (see open_pipeline)."""
+    slug = "".join(c if c.isalnum() else "-" for c in backend_id.lower()).strip("-")[:80] or "default"
+    return paths.data / f"queue-{slug}.sqlite3"
+
+
+def saved_queue(paths: AppPaths, backend_id: str) -> list[ItemSnapshot]:
+    """The queue of one backend as its journal last recorded it, for showing while the backend starts:
+    a local read, no server and no pipeline (nothing is started or changed). [] when there is no queue yet."""
+    path = queue_file(paths, backend_id)
+    if not path.exists():
+        return []
+    store = PipelineStore(path)
+    try:
+        return [Pipeline._snapshot_of(record, None) for record in store.all()]
+    finally:
+        store.close()

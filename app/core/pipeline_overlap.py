@@ -2,9 +2,10 @@
 
 An encode whose output is a fragmented MP4/M4A is uploaded while ffmpeg writes it, so the creator waits
 for the slower of the two instead of their sum. The compress stage starts the upload when ffmpeg starts
-and ends it (finished, or abandoned on failure, pause or cancel); the upload stage then only waits for the
-rest of the parts. A streaming upload that fails for a reason of its own (say the encoder overran the
-declared size) is not the item's failure: the upload stage sends the finished file the ordinary way.
+and ends it (finished, or abandoned on failure, cancel or quit; a pause suspends both, the upload keeping
+its parts); the upload stage then only waits for the rest of the parts. A streaming upload that fails
+for a reason of its own (say the encoder overran the declared size) is not the item's failure: the upload
+stage sends the finished file the ordinary way.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class StreamingUploads:
         self.min_bytes = min_bytes
         self._lock = threading.Lock()
         self._by_item: dict[str, UploadHandle] = {}
+        self._paused: set[str] = set()  # items whose encode is paused: their upload waits with it
 
     def bound(self, plan: OutputPlan, info: MediaInfo) -> int | None:
         return streaming_bound(plan, info, self.min_bytes)
@@ -60,6 +62,8 @@ class StreamingUploads:
         with self._lock:
             previous = self._by_item.pop(item_id, None)
             self._by_item[item_id] = handle
+            if item_id in self._paused:  # paused before ffmpeg got to its output
+                handle.pause()
         if previous is not None:
             previous.cancel()
         log.info("%s: uploading while it is encoded (up to %d bytes declared)", path.name, upper_bound)
@@ -74,8 +78,35 @@ class StreamingUploads:
         progress = self.engine.progress.file_snapshot(handle.file_id)
         return progress.done if progress is not None else None
 
+    def pause(self, item_id: str) -> None:
+        """The item's encode is suspended: its upload sends nothing meanwhile (parts on the wire are put
+        aside and sent again on resume) and, waiting on purpose, is never taken for a stalled one."""
+        with self._lock:
+            self._paused.add(item_id)
+            handle = self._by_item.get(item_id)
+            if handle is not None:
+                handle.pause()
+
+    def resume(self, item_id: str) -> None:
+        with self._lock:
+            self._paused.discard(item_id)
+            handle = self._by_item.get(item_id)
+            if handle is not None:
+                handle.resume()
+
+    def let_go(self, item_id: str) -> None:
+        """The item's encode stopped early (its GrowingFile was abandoned): forget its upload, resumed if it
+        was paused, so that it sees how its writer ended and ends the same way."""
+        with self._lock:
+            was_paused = item_id in self._paused
+            self._paused.discard(item_id)
+            handle = self._by_item.pop(item_id, None)
+        if handle is not None and was_paused:
+            handle.resume()
+
     def take(self, item_id: str) -> UploadHandle | None:
         with self._lock:
+            self._paused.discard(item_id)
             return self._by_item.pop(item_id, None)
 
     def drop(self, item_id: str) -> None:

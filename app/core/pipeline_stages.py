@@ -14,8 +14,8 @@ from app.core.jobs import JobPoller, JobPollError, JobWaitTimeout
 from app.core.media import MediaCancelled, MediaError, compress, default_catalog, prepare, probe
 from app.core.media.encoders import EncoderChoice, choose_encoder
 from app.core.media.presets import Preset
-from app.core.media.progress import ProgressTracker
-from app.core.pipeline_live import ItemCancelled, ItemPaused, LiveItem, StageProgress
+from app.core.media.progress import EncodeControl, ProgressTracker
+from app.core.pipeline_live import Interruption, ItemCancelled, ItemPaused, LiveItem, StageProgress
 from app.core.pipeline_overlap import StreamingUploads
 from app.core.pipeline_store import ItemRecord
 from app.core.pipeline_types import Stage
@@ -26,7 +26,7 @@ from app.core.results_zipcheck import ZipExtractError
 from app.core.settings import Settings
 from app.core.transfer.control import TransferCancelled, TransferPaused
 from app.core.transfer.engine import UploadEngine
-from app.core.transfer.growing import GrowingFile
+from app.core.transfer.growing import GrowingFile, WriterStopped
 from app.core.transfer.handle import UploadCancelled, UploadError, UploadHandle, UploadInterrupted, UploadResult
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,77 @@ class StageFailed(Exception):
         self.changes = changes
 
 
+class EncoderSlots:
+    """How many encodes run at once: one, since ffmpeg already uses every core and a second encode would only
+    make both slower while the finished one could already be uploading. A paused encode lends its slot to
+    the next file's; resumed, it goes on at once (the user asked for it now), and the encode after them
+    waits for both to end."""
+
+    def __init__(self, limit: int = 1) -> None:
+        self._limit = limit
+        self._busy = 0
+        self._changed = threading.Condition()
+
+    def take(self, check: Callable[[], None]) -> None:
+        """Wait for a free slot; `check` raises to stop waiting (a pause or cancel meanwhile)."""
+        while True:
+            with self._changed:
+                if self._busy < self._limit:
+                    self._busy += 1
+                    return
+                self._changed.wait(0.2)
+            check()  # outside the lock: it takes the item's own lock
+
+    def take_now(self) -> None:
+        with self._changed:
+            self._busy += 1
+
+    def give_back(self) -> None:
+        with self._changed:
+            self._busy -= 1
+            self._changed.notify()
+
+
+class RunningEncode:
+    """One item's encode as the work its pause holds: ffmpeg suspended (same process, same frame) and the
+    upload that follows its output paused with it, its encoder slot lent meanwhile."""
+
+    def __init__(self, item_id: str, slots: EncoderSlots, streams: StreamingUploads | None) -> None:
+        self.item_id = item_id
+        self.control = EncodeControl()
+        self.slots = slots
+        self.streams = streams
+        self.paused = False
+        self._holds_slot = True  # taken before this was made; LiveItem serialises the calls below
+
+    def pause(self) -> None:
+        self.paused = True
+        self.control.pause()
+        if self.streams is not None:
+            self.streams.pause(self.item_id)
+        self._give_back_slot()
+
+    def resume(self) -> None:
+        self.paused = False
+        if not self._holds_slot:
+            self.slots.take_now()
+            self._holds_slot = True
+        if self.streams is not None:
+            self.streams.resume(self.item_id)
+        self.control.resume()
+
+    def stop(self) -> None:
+        self.control.cancel()
+
+    def end(self) -> None:
+        self._give_back_slot()
+
+    def _give_back_slot(self) -> None:
+        if self._holds_slot:
+            self._holds_slot = False
+            self.slots.give_back()
+
+
 class CompressStage:
     def __init__(self, work_dir: Path, allow_hardware: bool, streams: StreamingUploads | None = None) -> None:
         self.output_dir = work_dir / "compressed"
@@ -48,9 +119,7 @@ class CompressStage:
         self.allow_hardware = allow_hardware
         self.streams = streams  # None: the upload waits for the finished file (no compress-while-upload)
         self._encoder: EncoderChoice | None = None
-        # One encode at a time: ffmpeg already uses every core, and a second encode would only make both
-        # slower while the finished one could already be uploading.
-        self._slot = threading.Semaphore(1)
+        self._slots = EncoderSlots()
 
     def forget_encoder(self) -> None:
         self._encoder = None
@@ -71,18 +140,30 @@ class CompressStage:
         if preset.name == "original":  # no re-encode: the file goes up as it is
             return {"compressed_path": str(source), "compressed_size": source.stat().st_size, "encoder": None}
         self.temp_dir.mkdir(parents=True, exist_ok=True)
+        streams = self.streams  # the setting may change mid-encode; this encode keeps what it began with
         tracker = ProgressTracker()
-        live.set_progress_source(lambda: _compress_progress(tracker, self.streams, record.item_id))
-        while not self._slot.acquire(timeout=0.2):
-            live.check()
+        live.set_progress_source(lambda: _compress_progress(tracker, streams, record.item_id))
+        self._slots.take(live.check)
+        encode = RunningEncode(record.item_id, self._slots, streams)
         try:
-            return self._encode(record, live, source, preset, tracker)
+            live.attach(encode)  # from here a pause suspends this encode instead of ending the stage
+            try:
+                return self._encode(record, live, source, preset, tracker, encode)
+            finally:
+                live.detach()
         finally:
-            self._slot.release()
+            encode.end()
 
     def _encode(
-        self, record: ItemRecord, live: LiveItem, source: Path, preset: Preset, tracker: ProgressTracker
+        self,
+        record: ItemRecord,
+        live: LiveItem,
+        source: Path,
+        preset: Preset,
+        tracker: ProgressTracker,
+        encode: RunningEncode,
     ) -> dict[str, Any]:
+        streams = encode.streams
         try:
             info = probe(source)
             if info.video is None and info.audio is not None and preset.kind == "video":
@@ -91,7 +172,6 @@ class CompressStage:
             prepared = prepare(source, preset, info=info, encoder=self.encoder() if preset.kind == "video" else None)
             destination = self.output_for(record, prepared.plan.extension)
             destination.parent.mkdir(parents=True, exist_ok=True)
-            streams = self.streams  # the setting may change mid-encode; this encode keeps what it began with
             bound = streams.bound(prepared.plan, prepared.info) if streams is not None else None
             followers: list[GrowingFile] = []
             try:
@@ -103,20 +183,29 @@ class CompressStage:
                     encoder=prepared.encoder,
                     info=prepared.info,
                     on_progress=tracker,
-                    cancel=live.stop,
+                    cancel=encode.control,
                     fragmented=bound is not None,
                     in_place=bound is not None,
                     on_output_started=_follower(streams, record, bound, followers),
                 )
             except BaseException:
-                for growing in followers:  # its upload fails and is aborted on the server
-                    growing.abandon()
+                asked = live.interruption
+                why = WriterStopped.FAILED if asked is None else _WRITER_STOPPED[asked]
+                for growing in followers:  # its upload ends the same way (a failure is aborted on the server)
+                    growing.abandon(why)
                 if streams is not None:
-                    streams.take(record.item_id)
+                    streams.let_go(record.item_id)
                 raise
             for growing in followers:
                 growing.finish()
         except MediaCancelled:
+            if live.interruption is Interruption.QUIT:
+                log.info(
+                    "%s: the app quits at %s of its encode; the encode starts again %s",
+                    source.name,
+                    _percent_text(tracker),
+                    "when it is resumed" if encode.paused else "at the next launch",
+                )
             live.check()
             raise
         except MediaError as exc:
@@ -133,6 +222,14 @@ class CompressStage:
             Path(path).unlink(missing_ok=True)
         with contextlib.suppress(OSError):  # the item's folder, once empty
             (self.output_dir / record.item_id).rmdir()
+
+
+# How an encode that stopped early ends the upload that followed it (a failure when nobody asked).
+_WRITER_STOPPED = {
+    Interruption.CANCEL: WriterStopped.CANCELLED,
+    Interruption.QUIT: WriterStopped.INTERRUPTED,
+    Interruption.PAUSE: WriterStopped.INTERRUPTED,  # a pause holds the encode; this is only a fallback
+}
 
 
 def _follower(
@@ -157,9 +254,14 @@ def _compress_progress(tracker: ProgressTracker, streams: StreamingUploads | Non
     if snap is None:
         return StageProgress()
     sent = streams.sent(item_id) if streams is not None else None
-    return StageProgress(
-        fraction=snap.percent / 100.0, rate=None, eta=snap.eta_s, size_after=snap.output_bytes or None, sent=sent
-    )
+    # percent is None while the source's duration is unknown: the stage's fraction is unknown too.
+    fraction = None if snap.percent is None else snap.percent / 100.0
+    return StageProgress(fraction=fraction, rate=None, eta=snap.eta_s, size_after=snap.output_bytes or None, sent=sent)
+
+
+def _percent_text(tracker: ProgressTracker) -> str:
+    snap = tracker.latest()
+    return "an unknown point" if snap is None or snap.percent is None else f"{snap.percent:.0f} %"
 
 
 def _plain(exc: MediaError, source: Path) -> str:
@@ -179,6 +281,16 @@ def first_missing_stage(record: ItemRecord) -> Stage:
     if record.compressed_path and Path(record.compressed_path).exists():
         return Stage.UPLOADING
     return Stage.COMPRESSING
+
+
+def cancelled_changes(record: ItemRecord) -> dict[str, Any]:
+    """What the journal keeps when `record` is cancelled at its current stage, besides the stage itself.
+
+    A cancel while processing cancels the job on the server too (ProcessStage.run, StageRunner.discard), and a
+    cancelled job stays cancelled: the record says so, or the first retry would ask that job again and fail
+    with "the processing job was cancelled on the server". A cancel while downloading keeps the job (its
+    results are still on the server, and a retry fetches them)."""
+    return {"error_type": "job_cancelled"} if record.stage_enum is Stage.PROCESSING else {}
 
 
 class ProcessStage:
@@ -346,12 +458,12 @@ class UploadStage:
                 raise StageFailed(
                     "upload_failed", str(exc).replace(str(handle.path), Path(record.source).name)
                 ) from exc
-            if live.cancel_requested.is_set():
+            if live.cancelled:
                 handle.cancel()
                 with contextlib.suppress(UploadError, TimeoutError):
                     handle.result(timeout=60)
                 raise ItemCancelled()
-            if live.pause_requested.is_set():
+            if live.pausing:
                 handle.pause()
                 with self._lock:
                     self._parked[record.item_id] = handle
@@ -395,12 +507,13 @@ class StageRunner:
         self.download = DownloadStage(client, work_dir)
 
     def run(self, stage: Stage, record: ItemRecord, live: LiveItem) -> dict[str, Any]:
-        step = {
+        steps: dict[Stage, CompressStage | UploadStage | ProcessStage | DownloadStage] = {
             Stage.COMPRESSING: self.compress,
             Stage.UPLOADING: self.upload,
             Stage.PROCESSING: self.process,
             Stage.DOWNLOADING: self.download,
-        }[stage]
+        }
+        step = steps[stage]
         changes = step.run(record, live)
         if stage is Stage.DOWNLOADING:
             self.compress.discard(record)  # the temp file served its purpose

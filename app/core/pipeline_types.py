@@ -54,6 +54,9 @@ class ItemSnapshot:
     encoder: str | None = None  # e.g. "libx264" or "h264_nvenc", shown to the user
     paused_stage: Stage | None = None  # where a paused item will continue
     sent_while_compressing: int | None = None  # output bytes already uploaded during the encode (overlap)
+    # The current stage's progress cannot be measured (an encode of a source whose duration is unknown):
+    # stage_fraction is then 0 and a progress bar should show "busy" rather than a percentage.
+    progress_unknown: bool = False
 
 
 @dataclass(frozen=True)

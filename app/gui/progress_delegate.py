@@ -25,6 +25,8 @@ def bar_text(item: ItemSnapshot) -> str:
         return f"Paused at {units.percent(item.overall_fraction)}"
     if item.stage is Stage.WAITING:
         return "Waiting"
+    if item.progress_unknown:  # e.g. an encode of a source whose duration is unknown: no honest percent
+        return item.stage.label
     return units.percent(item.overall_fraction)
 
 
@@ -48,6 +50,8 @@ class ProgressDelegate(QStyledItemDelegate):
         bar.minimum, bar.maximum = 0, _RESOLUTION
         finished_ok = item.stage is Stage.DONE
         bar.progress = _RESOLUTION if finished_ok else round(max(0.0, min(1.0, item.overall_fraction)) * _RESOLUTION)
+        if item.progress_unknown and item.stage is not Stage.PAUSED:
+            bar.minimum = bar.maximum = bar.progress = 0  # the style's "busy" bar
         bar.text = bar_text(item)
         bar.textVisible = True
         bar.textAlignment = Qt.AlignmentFlag.AlignCenter

@@ -2,10 +2,12 @@
 
 ``ProgressSnapshot`` is immutable; ``ProgressTracker`` keeps the latest one behind a lock so a GUI timer
 can pull it (``tracker.latest()``) while the encoding thread pushes (``tracker(snapshot)``).
+``EncodeControl`` is the other direction: cancel, pause and resume for one running ffmpeg.
 """
 
 from __future__ import annotations
 
+import enum
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +21,62 @@ class CancelToken(Protocol):
     def is_set(self) -> bool: ...
 
     def wait(self, timeout: float | None = None) -> bool: ...
+
+
+class EncodeState(enum.StrEnum):
+    RUNNING = "running"
+    PAUSED = "paused"
+    CANCELLED = "cancelled"
+
+
+class EncodeControl:
+    """Cancel, pause and resume for one ffmpeg run; pass it as ``run_ffmpeg``'s ``cancel`` token.
+
+    It is a ``CancelToken`` (``is_set``/``wait`` mean "cancelled"), so code that only cancels takes it as it
+    is. ``run_ffmpeg`` suspends the process while the state is PAUSED and lets it go on when it is RUNNING
+    again: the same process continues from the same frame, nothing is encoded twice. Cancel is final.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._state = EncodeState.RUNNING
+        self._cancelled = threading.Event()
+        self._changed = threading.Event()  # wakes the runner's watcher at once, whatever changed
+
+    @property
+    def state(self) -> EncodeState:
+        with self._lock:
+            return self._state
+
+    def pause(self) -> None:
+        self._move(EncodeState.PAUSED)
+
+    def resume(self) -> None:
+        self._move(EncodeState.RUNNING)
+
+    def cancel(self) -> None:
+        self._move(EncodeState.CANCELLED)
+
+    def _move(self, state: EncodeState) -> None:
+        with self._lock:
+            if self._state is EncodeState.CANCELLED:
+                return
+            self._state = state
+            if state is EncodeState.CANCELLED:
+                self._cancelled.set()
+        self._changed.set()
+
+    def is_set(self) -> bool:
+        return self._cancelled.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._cancelled.wait(timeout)
+
+    def wait_for_change(self, timeout: float) -> EncodeState:
+        """The state, once it changed or ``timeout`` passed (for the watcher that applies it)."""
+        self._changed.wait(timeout)
+        self._changed.clear()
+        return self.state
 
 
 @dataclass(frozen=True)

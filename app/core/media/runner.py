@@ -3,7 +3,9 @@
 Shared by desktop compression and the server worker (renditions, clips, thumbnails, audio): the caller
 builds the arguments, ``run_ffmpeg`` adds the fixed prefix (``-progress pipe:1`` and friends), reads the
 progress blocks on the calling thread (so ``on_progress`` runs there) and kills ffmpeg when the cancel
-token is set or the time limit passes. It does not touch output files: pair it with ``atomic_output``.
+token is set or the time limit passes. An ``EncodeControl`` as the token also pauses: the process is
+suspended (SIGSTOP, or NtSuspendProcess on Windows, through psutil) and resumed where it stopped, and the
+time limit does not run while it is paused. It does not touch output files: pair it with ``atomic_output``.
 """
 
 from __future__ import annotations
@@ -21,9 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+import psutil
+
+from app.core.child_lifetime import popen_ending_with_this_process
 from app.core.media.errors import FfmpegFailed, FfmpegNotFound, FfmpegTimeout, MediaCancelled
 from app.core.media.ffmpeg import FfmpegTools, find_ffmpeg
-from app.core.media.progress import CancelToken, FfmpegProgressParser, ProgressSnapshot
+from app.core.media.progress import CancelToken, EncodeControl, EncodeState, FfmpegProgressParser, ProgressSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +80,7 @@ def run_ffmpeg(
     started = time.monotonic()
     log.debug("running %s", argv)
     try:
-        process = subprocess.Popen(
+        process = popen_ending_with_this_process(  # a crash or kill -9 of ours must not leave it encoding
             argv,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -145,21 +150,65 @@ def _watch(
     timeout: float | None,
     stop_reason: list[str],
 ) -> None:
-    deadline = time.monotonic() + timeout if timeout is not None else None
+    suspension = _Suspension(process)
     while not finished.is_set() and process.poll() is None:
-        if cancel is not None:
+        if isinstance(cancel, EncodeControl):
+            state = cancel.wait_for_change(_WATCH_INTERVAL_S)
+            cancelled = state is EncodeState.CANCELLED
+            if not cancelled:
+                suspension.follow(state)
+        elif cancel is not None:
             cancelled = cancel.wait(_WATCH_INTERVAL_S)
         else:
             cancelled = False
             finished.wait(_WATCH_INTERVAL_S)
         if cancelled:
             stop_reason.append("cancelled")
-        elif deadline is not None and time.monotonic() > deadline:
+        elif timeout is not None and suspension.running_for() > timeout:
             stop_reason.append("timeout")
         if stop_reason:
             log.info("stopping ffmpeg (pid %s): %s", process.pid, stop_reason[0])
-            process.kill()
+            process.kill()  # a suspended process is killed as well (SIGKILL needs no SIGCONT)
             return
+
+
+class _Suspension:
+    """Suspends and resumes one ffmpeg process as its EncodeControl says, and counts only the time it ran
+    (a time limit is about the work, not about how long a user kept it paused)."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.process = process
+        self._started = time.monotonic()
+        self._paused_since: float | None = None
+        self._paused_total = 0.0
+
+    def running_for(self) -> float:
+        if self._paused_since is not None:
+            return self._paused_since - self._started - self._paused_total
+        return time.monotonic() - self._started - self._paused_total
+
+    def follow(self, state: EncodeState) -> None:
+        pause = state is EncodeState.PAUSED
+        if pause == (self._paused_since is not None):
+            return
+        try:
+            target = psutil.Process(self.process.pid)  # our child, not reaped yet: the pid cannot be reused
+            if pause:
+                target.suspend()
+            else:
+                target.resume()
+        except psutil.NoSuchProcess:
+            return  # it ended meanwhile: the read loop sees the exit
+        except psutil.Error as exc:
+            log.warning("could not %s ffmpeg (pid %s): %s", "pause" if pause else "resume", self.process.pid, exc)
+            return
+        now = time.monotonic()
+        if pause:
+            self._paused_since = now
+        else:
+            self._paused_total += now - (self._paused_since or now)
+            self._paused_since = None
+        log.info("ffmpeg (pid %s) %s", self.process.pid, "suspended" if pause else "resumed")
 
 
 _NO_WINDOW = getattr(subprocess, "CREATE_NO_WINDOW", 0) if sys.platform == "win32" else 0

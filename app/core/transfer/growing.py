@@ -12,6 +12,7 @@ seeks back to patch a header ends as a correct upload, only a little later.
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import os
 import threading
@@ -28,8 +29,20 @@ DEFAULT_POLL = 0.1
 BODY_WAIT_SLICE = 0.5
 
 
+class WriterStopped(enum.StrEnum):
+    """Why a writer stopped before finishing its file: the upload that follows it ends accordingly."""
+
+    FAILED = "failed"  # the writer failed: the upload fails too (and is aborted on the server)
+    CANCELLED = "cancelled"  # the user cancelled: the upload is cancelled, quietly
+    INTERRUPTED = "interrupted"  # the app is quitting: the writer starts over next time, so does the upload
+
+
 class GrowingFileAbandoned(Exception):
-    """The writer stopped without finishing the file (cancelled or failed): there is nothing to upload."""
+    """The writer stopped without finishing the file: there is nothing to upload. ``why`` says how."""
+
+    def __init__(self, message: str, why: WriterStopped) -> None:
+        super().__init__(message)
+        self.why = why
 
 
 class GrowingFileTooLarge(Exception):
@@ -45,7 +58,8 @@ class GrowingFile:
     """The reader's view of a file being written: how far it is safe to read, and whether it is finished.
 
     The writer's owner calls ``finish()`` once the writer exited successfully (the size is then final) or
-    ``abandon()`` if it did not; readers wait in ``wait_for`` (bounded by their timeout).
+    ``abandon(why)`` if it did not; readers wait in ``wait_for`` (bounded by their timeout). A writer that is
+    only paused (a suspended ffmpeg) is neither: readers keep waiting, however long the pause.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, poll: float = DEFAULT_POLL) -> None:
@@ -53,19 +67,19 @@ class GrowingFile:
         self._poll = poll
         self._ended = threading.Event()
         self._final_size: int | None = None
-        self._abandoned = False
+        self._abandoned: WriterStopped | None = None
 
     def finish(self) -> None:
         self._final_size = os.stat(self.path).st_size
         self._ended.set()
 
-    def abandon(self) -> None:
-        self._abandoned = True
+    def abandon(self, why: WriterStopped = WriterStopped.FAILED) -> None:
+        self._abandoned = why
         self._ended.set()
 
     @property
     def finished(self) -> bool:
-        return self._ended.is_set() and not self._abandoned
+        return self._ended.is_set() and self._abandoned is None
 
     @property
     def final_size(self) -> int | None:
@@ -82,8 +96,10 @@ class GrowingFile:
         finished), or None if neither happened within ``timeout``. Raises if the writer gave up."""
         deadline = time.monotonic() + timeout
         while True:
-            if self._abandoned:
-                raise GrowingFileAbandoned(f"{self.path} was not finished by its writer")
+            if self._abandoned is not None:
+                raise GrowingFileAbandoned(
+                    f"{self.path} was not finished by its writer ({self._abandoned})", self._abandoned
+                )
             if self._ended.is_set():
                 return self._final_size
             size = self.current_size()

@@ -6,7 +6,9 @@ connection budget, bandwidth limit, retries and journal as any upload. When the 
 parts read early are checked against the finished file and any that changed are sent again; then the
 journal entry is sealed with the finished file's fingerprint, so from then on a crash resumes this upload
 like any other. Before that, a crash leaves an entry no file matches, and the next upload of the path
-aborts it (the writer starts over and writes different bytes).
+aborts it (the writer starts over and writes different bytes). A writer that stops first ends the upload
+the way it stopped (``WriterStopped``: failed, cancelled, interrupted by a quit); a writer that is only
+paused is waited for, and pausing the handle with it puts the parts in flight aside until it resumes.
 
 Lead parts: whenever the link has room, the part the writer is writing now is already on the wire (a
 ``GrowingPartBody`` sends each block as it is written), so a part is stored moments after its last byte is
@@ -30,8 +32,8 @@ from enum import Enum
 from app.core.transfer.checksums import ChecksumAlgorithm, PartChecksum
 from app.core.transfer.context import EngineContext, FileJob, plain
 from app.core.transfer.control import TransferInterrupted, TransferPaused
-from app.core.transfer.growing import GrowingFile, GrowingScanner, PartCutShort
-from app.core.transfer.handle import UploadCancelled, UploadInterrupted, UploadResult, UploadStatus
+from app.core.transfer.growing import GrowingFile, GrowingFileAbandoned, GrowingScanner, PartCutShort, WriterStopped
+from app.core.transfer.handle import UploadCancelled, UploadError, UploadInterrupted, UploadResult, UploadStatus
 from app.core.transfer.journal import UploadState
 from app.core.transfer.multipart import MultipartUpload
 from app.core.transfer.part_sender import PartTask
@@ -99,10 +101,26 @@ class StreamingUpload(MultipartUpload):
             sha256 = self._send_what_is_missing(scanner)
         except (UploadCancelled, UploadInterrupted):
             raise
+        except GrowingFileAbandoned as stopped:
+            raise self._writer_stopped(stopped) from None
         except BaseException:
             self._interrupt_in_flight(final=True)
             raise
         return self._complete(sha256, started_at)  # self.plan is the finished file's by now
+
+    def _writer_stopped(self, stopped: GrowingFileAbandoned) -> UploadError:
+        """The upload's end when its writer stopped first: an expected outcome (the user cancelled, the app
+        quits, the encoder failed and says so itself), so a plain UploadError, never an unexpected one."""
+        self._interrupt_in_flight(final=True)
+        path = self.job.path
+        if stopped.why is WriterStopped.CANCELLED:
+            self.job.handle.cancel()  # so the engine neither aborts it twice nor calls it a failure
+            abort_quietly(self.ctx, self.start.upload_id, "its encode was cancelled")
+            return UploadCancelled(path, "cancelled with its encode; the upload was aborted on the server")
+        if stopped.why is WriterStopped.INTERRUPTED:
+            # Kept in the journal unsealed: the next upload of this path (the encode starts over) aborts it.
+            return UploadInterrupted(path, "interrupted with its encode, which starts over next time", resumable=True)
+        return UploadError(path, "it was not finished by its writer (the encode failed)")
 
     def _scan_then_seal(self, scanner: GrowingScanner) -> Iterator[tuple[Part, PartChecksum] | PartTask | None]:
         """The scan, with a lead part whenever the next part is not written yet; once the writer is done,
