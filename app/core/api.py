@@ -146,9 +146,12 @@ class BackendClient:
         part_size: int | None = None,
         checksum_algorithm: str | None = None,
         streaming: bool = False,
+        resumable: bool = False,
     ) -> dict[str, Any]:
         """Start an upload. ``checksum_algorithm="CRC32C"`` makes S3 verify every multipart part.
-        ``streaming=True``: the file is still being written and ``file_size`` is an upper bound."""
+        ``streaming=True``: the file is still being written and ``file_size`` is an upper bound.
+        ``resumable=True`` asks for multipart parts even under the server's POST threshold; a server that
+        predates the field ignores it and may still answer ``method: "POST"``, so read the answer's method."""
         body: dict[str, Any] = {"filename": filename, "file_size": file_size, "content_type": content_type}
         if part_size:
             body["part_size"] = part_size
@@ -156,6 +159,8 @@ class BackendClient:
             body["checksum_algorithm"] = checksum_algorithm
         if streaming:
             body["streaming"] = True
+        if resumable:
+            body["resumable"] = True
         return self.request("POST", "/api/upload/presigned-url", json=body)
 
     def sign_parts(self, upload_id: str, parts: Mapping[int, str | Mapping[str, str] | None]) -> list[SignedPart]:

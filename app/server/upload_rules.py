@@ -82,3 +82,18 @@ def choose_part_size(file_size: int, preferred: int | None = None) -> int:
 
 def part_count(file_size: int, part_size: int) -> int:
     return max(1, math.ceil(file_size / part_size))
+
+
+def choose_method(file_size: int, post_threshold: int, *, streaming: bool = False, resumable: bool = False) -> str:
+    """How an upload of ``file_size`` bytes is sent: "POST" (one presigned request) or "MULTIPART" (parts).
+
+    Files above the POST threshold, and streaming uploads (whose size is not known yet), are multipart. A
+    client that asks ``resumable`` gets multipart above S3's minimum part size too: an interrupted POST can
+    only be sent again from its first byte, while stored parts survive. A file that fits in one minimum part
+    gains nothing from parts, so it keeps the single POST (the seeds' clients never ask: they keep POST).
+    """
+    if streaming or file_size > post_threshold:
+        return "MULTIPART"
+    if resumable and file_size > S3_MIN_PART:
+        return "MULTIPART"
+    return "POST"

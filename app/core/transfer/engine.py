@@ -11,7 +11,8 @@ Threads: one small pool coordinates files (journal, presign, scan, sign, complet
 lets ``concurrency`` tasks at a time send the parts and POSTs of every file — that pool *is* the global
 connection budget, and one pooled requests.Session serves it. ``set_concurrency`` widens or narrows both
 pools while uploads run (see app.core.gated_pool). Files are independent: one failing never stops the
-others. Small files go in one presigned POST, large ones in multipart parts (the server decides).
+others. Small files go in one presigned POST, large ones in multipart parts (the server decides; files
+above resume.RESUMABLE_UPLOAD_ABOVE ask it for parts, so that an interrupted upload resumes).
 """
 
 from __future__ import annotations
@@ -266,10 +267,10 @@ class UploadEngine:
             raise UploadInterrupted(handle.path, "not started before the engine stopped", resumable=True)
         handle.set_state(UploadStatus.PREPARING)
         if job.growing is not None:
-            start = start_streaming(ctx, job, job.upper_bound)
-            handle.upload_id = start.upload_id
-            max_parts = math.ceil(job.upper_bound / start.part_size)
-            return StreamingUpload(ctx, job, start, job.growing, max_parts).run(started)
+            streaming = start_streaming(ctx, job, job.upper_bound)
+            handle.upload_id = streaming.upload_id
+            max_parts = math.ceil(job.upper_bound / streaming.part_size)
+            return StreamingUpload(ctx, job, streaming, job.growing, max_parts).run(started)
         for _ in range(2):
             start = prepare(ctx, job, handle.size)
             handle.upload_id = start.upload_id

@@ -20,6 +20,10 @@ MAX_PART_SIZE = 5 * GiB
 MAX_PARTS = 10_000
 MAX_OBJECT_SIZE = 5 * TiB
 DEFAULT_PART_SIZE = 16 * MiB
+# A file uploaded in parts so that it can resume gets at least this many (when S3's 5 MiB minimum allows):
+# with the default 4 connections every part of a 3-part file is on the wire at once, so a quit at 80 %
+# would keep only the short last part; with 8, the first four are stored by the time the file is half sent.
+RESUMABLE_PART_COUNT = 8
 
 
 class PlanningError(ValueError):
@@ -79,6 +83,12 @@ def choose_part_size(size: int, preferred: int | None = None) -> int:
     # MAX_PART_SIZE is a whole number of MiB and 5 TiB / 10,000 is far below it, so clamping here can
     # never push the part count over the limit.
     return min(part_size, MAX_PART_SIZE)
+
+
+def part_size_to_resume(size: int) -> int:
+    """The automatic part size of a file that asks for parts to be resumable: the default, or smaller so
+    that the file has ``RESUMABLE_PART_COUNT`` parts (never under S3's minimum). Large files are unchanged."""
+    return choose_part_size(size, min(DEFAULT_PART_SIZE, math.ceil(size / RESUMABLE_PART_COUNT)))
 
 
 def split(size: int, part_size: int) -> PartPlan:

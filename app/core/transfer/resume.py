@@ -6,7 +6,8 @@ again still matches the journal's). Parts S3 holds that the journal never record
 between S3's answer and the journal write) are sent again: without their checksum they cannot be
 verified, and re-sending one part is the price of "at most the parts in flight". A file that changed
 since (size, mtime or sampled fingerprint) starts a fresh upload, and the old one is aborted so nothing
-is left in the bucket.
+is left in the bucket. An interrupted presigned POST cannot be continued and is sent again, which is why
+files above ``RESUMABLE_UPLOAD_ABOVE`` ask the server for parts.
 """
 
 from __future__ import annotations
@@ -20,11 +21,18 @@ from app.core.api import BackendError
 from app.core.transfer.checksums import ChecksumAlgorithm
 from app.core.transfer.context import EngineContext, FileJob
 from app.core.transfer.journal import JournalEntry, JournalPart, UploadState
-from app.core.transfer.planning import split
+from app.core.transfer.planning import MiB, part_size_to_resume, split
 
 log = logging.getLogger(__name__)
 
 SERVER_CHECKSUM = {ChecksumAlgorithm.CRC32C: "CRC32C"}
+
+# Files above this ask the server for a resumable (multipart) upload whatever its POST threshold (the
+# reference server's default is 100 MiB, above most compressed outputs): an interrupted presigned POST can
+# only start again from byte 0, while stored parts survive a quit or a crash. At or under it a file is one
+# or two parts' worth (the default part is 16 MiB), which a single POST sends with fewer round trips and
+# re-sends in seconds.
+RESUMABLE_UPLOAD_ABOVE = 16 * MiB
 
 
 @dataclass
@@ -145,16 +153,24 @@ def _pick_up(ctx: EngineContext, job: FileJob, entry: JournalEntry) -> Start | N
     return MultipartStart(entry.upload_id, entry.s3_key, entry.part_size, algorithm, reusable, resumed=True)
 
 
+def _asks_resumable(ctx: EngineContext, size: int) -> bool:
+    """Parts only let a file resume when it is more than one of them (a user may prefer 64 MiB parts)."""
+    return size > max(RESUMABLE_UPLOAD_ABOVE, ctx.part_size or 0)
+
+
 def start_fresh(ctx: EngineContext, job: FileJob, size: int) -> Start:
+    resumable = _asks_resumable(ctx, size)
+    preferred_part_size = ctx.part_size or (part_size_to_resume(size) if resumable else None)
     answer = ctx.client.presign(
         os.path.basename(job.path),
         size,
         job.content_type,
-        part_size=ctx.part_size,
+        part_size=preferred_part_size,
         checksum_algorithm=SERVER_CHECKSUM.get(ctx.checksum_algorithm),
+        resumable=resumable,
     )
     upload_id, s3_key = answer["upload_id"], answer["s3_key"]
-    if answer["method"] == "POST":
+    if answer["method"] == "POST":  # a small file, or a server that predates ``resumable``
         ctx.journal.start(job.path, upload_id=upload_id, s3_key=s3_key, part_size=0, backend=ctx.backend_id)
         return PostStart(upload_id, s3_key, answer["upload_url"], dict(answer["upload_fields"]))
     part_size = int(answer["part_size"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 
 class PresignRequest(BaseModel):
@@ -19,6 +19,13 @@ class PresignRequest(BaseModel):
         default=False,
         description="the file is still being written (compress-while-upload): file_size is an upper bound, "
         "the upload is always multipart, and complete gives the real size",
+    )
+    # Strict: "yes", 1 or null is a client bug, answered 422, rather than silently read as true or false.
+    resumable: StrictBool = Field(
+        default=False,
+        description="the client wants an upload it can resume part by part: multipart for any file_size above "
+        "S3's 5 MiB minimum part, even under the server's POST threshold. Servers that predate the field "
+        "ignore it and answer by size (POST at or under S3_MULTIPART_THRESHOLD)",
     )
 
 

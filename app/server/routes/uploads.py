@@ -1,4 +1,5 @@
-"""Presigned uploads: POST for small files, multipart PUTs for large ones (seeds 003, 004; API.md)."""
+"""Presigned uploads: POST for small files, multipart PUTs for large ones or when the client asks for an
+upload it can resume (seeds 003, 004; API.md, README)."""
 
 from __future__ import annotations
 
@@ -45,7 +46,9 @@ def presigned_url(
         content_type=content_type,
         declared_size=size,
         s3_key=_key_for(svc, user, upload_id, filename),
-        method="POST" if size <= svc.config.multipart_threshold and not body.streaming else "MULTIPART",
+        method=rules.choose_method(
+            size, svc.config.multipart_threshold, streaming=body.streaming, resumable=body.resumable
+        ),
         streaming=body.streaming,
     )
     expires = svc.config.presigned_expiry
