@@ -157,6 +157,7 @@ _FIELD_CHECKS: dict[str, Callable[[Any], Any]] = {
     "start_on_add": _flag("start_on_add"),
     "upload_while_compressing": _flag("upload_while_compressing"),
     "notifications": _flag("notifications"),
+    "ask_before_quitting": _flag("ask_before_quitting"),
 }
 
 
@@ -175,6 +176,7 @@ class Settings:
     start_on_add: bool = True
     notifications: bool = True
     upload_while_compressing: bool = True  # send parts of a fragmented MP4 while ffmpeg still writes it
+    ask_before_quitting: bool = True  # quitting with files at work asks first (the question's "Don't ask again")
 
     def __post_init__(self) -> None:
         problems = []
@@ -223,6 +225,7 @@ class Settings:
             "start_on_add": self.start_on_add,
             "notifications": self.notifications,
             "upload_while_compressing": self.upload_while_compressing,
+            "ask_before_quitting": self.ask_before_quitting,
         }
 
     @classmethod

@@ -22,9 +22,10 @@ class AccountButton(QToolButton):
         self._menu = QMenu(self)
         self.setMenu(self._menu)
 
-    def show_settings(self, settings: Settings, *, connected: bool = True) -> None:
+    def show_settings(self, settings: Settings, *, connected: bool = True, needs_sign_in: bool = False) -> None:
+        """`needs_sign_in`: the active profile has no accepted sign-in (the prompt was cancelled, say)."""
         active = settings.active()
-        state = "" if connected else " (connecting…)"
+        state = " (not signed in)" if needs_sign_in else "" if connected else " (connecting…)"
         self.setText(f"Account: {active.name}{state}")
         self._menu.clear()
         group = QActionGroup(self._menu)
@@ -41,6 +42,9 @@ class AccountButton(QToolButton):
             group.addAction(action)
             self._menu.addAction(action)
         self._menu.addSeparator()
+        if needs_sign_in:
+            # Choosing the active profile again connects anew, and asks for its sign-in with its fields filled.
+            self._menu.addAction(f"Sign in to {active.name}…", lambda: self.profile_chosen.emit(active.name))
         self._menu.addAction("Sign in to a server…", self.sign_in_requested.emit)
         if not active.embedded:
             self._menu.addAction(f"Sign out of {active.name}", lambda: self.sign_out_requested.emit(active.name))

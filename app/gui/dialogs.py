@@ -83,9 +83,7 @@ def open_settings(parent: QWidget, session: AppSession) -> SettingsDialog:
     return dialog
 
 
-def open_sign_in(
-    parent: QWidget, session: AppSession, profile: Profile | None = None, *, fall_back_to_local: bool = False
-) -> SignInDialog | None:
+def open_sign_in(parent: QWidget, session: AppSession, profile: Profile | None = None) -> SignInDialog | None:
     store: CredentialStore | None = session.store
     if store is None:
         inform(parent, "Sign in", "ReelDrop is still opening your keyring. Try again in a moment.")
@@ -96,8 +94,6 @@ def open_sign_in(
     def done(result: int) -> None:
         if result == QDialog.DialogCode.Accepted and dialog.profile is not None:
             session.remember_profile(dialog.profile)
-        elif fall_back_to_local:
-            session.switch_profile(EMBEDDED_PROFILE_NAME)
 
     dialog.finished.connect(done)
     dialog.open()

@@ -2,7 +2,7 @@
 
 Tabs: Queue (drop zone, choices for new files, the queue table), Jobs (the account's jobs on the server),
 Log. The toolbar holds the common actions and the account switcher; the status bar shows the totals and
-the connection.
+the connection. Quitting (Ctrl+Q, File > Quit, the window's close button) with files at work asks first.
 """
 
 from __future__ import annotations
@@ -12,10 +12,19 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QSizePolicy, QTabWidget, QToolBar, QWidget
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QSizePolicy,
+    QTabWidget,
+    QToolBar,
+    QWidget,
+)
 
 from app.core.pipeline_types import ItemSnapshot, QueueTotals, Stage
-from app.core.settings import Settings
+from app.core.settings import Profile, Settings
 from app.gui import dialogs, units
 from app.gui.account_menu import AccountButton
 from app.gui.drop_zone import paths_from_mime
@@ -28,11 +37,13 @@ from app.gui.notifier import Notifier
 from app.gui.queue_actions import QueueActions
 from app.gui.queue_model import QueueModel
 from app.gui.queue_panel import QueuePanel
+from app.gui.quit_prompt import ask_to_quit
 from app.gui.session import AppSession
 
 log = logging.getLogger(__name__)
 
 _NOT_STARTED = (Stage.WAITING, Stage.DONE, Stage.FAILED, Stage.CANCELLED)
+_WORKING = (Stage.COMPRESSING, Stage.UPLOADING, Stage.PROCESSING, Stage.DOWNLOADING)
 VIDEO_FILTER = (
     "Videos (*.mp4 *.mov *.m4v *.mkv *.avi *.webm *.mts *.m2ts *.mpg *.mpeg *.wmv *.flv *.3gp);;All files (*)"
 )
@@ -89,10 +100,10 @@ class MainWindow(QMainWindow):
         self.connection_label = QLabel()
         self.statusBar().addPermanentWidget(self.totals_label, 1)
         self.statusBar().addPermanentWidget(self.connection_label)
+        self._quit_question: QMessageBox | None = None
         self._build_actions()
         self._wire()
         self._show_settings(session.settings)
-        self.account.show_settings(session.settings, connected=False)
         self._size_for_screen()
 
     # -- construction -----------------------------------------------------------------------------
@@ -124,7 +135,9 @@ class MainWindow(QMainWindow):
             self.settings_action.setShortcut(QKeySequence("Ctrl+,"))
         self.sign_in_action = self._action("Sign &in to a server…", None, lambda: self.open_sign_in())
         self.about_action = self._action("&About ReelDrop", None, self.open_about)
-        self.quit_action = self._action("&Quit", QKeySequence.StandardKey.Quit, self.close)
+        self.quit_action = self._action("&Quit", QKeySequence.StandardKey.Quit, self.request_quit)
+        if self.quit_action.shortcut().isEmpty():  # Windows' key scheme has none (nor has Qt's offscreen one)
+            self.quit_action.setShortcut(QKeySequence("Ctrl+Q"))
         for number, tab in enumerate(("Queue", "Jobs", "Log"), start=1):
             self._action(f"Show {tab}", f"Ctrl+{number}", lambda _c=False, i=number - 1: self.tabs.setCurrentIndex(i))
 
@@ -192,6 +205,8 @@ class MainWindow(QMainWindow):
         self.account.sign_in_requested.connect(lambda: self.open_sign_in())
         self.account.sign_out_requested.connect(self.sign_out)
         session.status_changed.connect(self.connection_label.setText)
+        session.waiting_changed.connect(self._waiting_changed)
+        session.saved_queue_read.connect(self._show_saved_queue)
         session.settings_changed.connect(self._show_settings)
         session.connected.connect(self._connected)
         session.disconnected.connect(lambda: self.jobs_panel.set_client(None))
@@ -271,22 +286,32 @@ class MainWindow(QMainWindow):
 
     def _show_settings(self, settings: Settings) -> None:
         self.queue_panel.show_choices(settings.default_preset, settings.output_folder)
-        self.account.show_settings(settings, connected=self.session.connection is not None)
+        self._show_account()
         self.notifier.enabled = settings.notifications
         self.estimates.set_allow_hardware(settings.hardware_encoder)
 
+    def _show_account(self) -> None:
+        session = self.session
+        self.account.show_settings(
+            session.settings,
+            connected=session.connection is not None,
+            needs_sign_in=session.sign_in_needed_for is not None,
+        )
+
     def _connected(self, connection: object) -> None:
-        self.account.show_settings(self.session.settings, connected=True)
+        self._show_account()
         self.jobs_panel.set_client(self.session.connection.client if self.session.connection else None)
 
     def open_settings(self) -> None:
         dialogs.open_settings(self, self.session)
 
-    def open_sign_in(self, profile: object = None) -> None:
+    def open_sign_in(self, profile: Profile | None = None) -> None:
         dialogs.open_sign_in(self, self.session, profile)
 
-    def _sign_in_needed(self, profile: object) -> None:
-        dialogs.open_sign_in(self, self.session, profile, fall_back_to_local=True)
+    def _sign_in_needed(self, profile: Profile | None) -> None:
+        # Cancelled, the profile stays the active one, not connected: the account menu offers to sign in
+        # again or to choose another account (choosing is the user's, never a side effect of Cancel).
+        dialogs.open_sign_in(self, self.session, profile)
 
     def sign_out(self, profile_name: str) -> None:
         dialogs.sign_out(self.session, profile_name)
@@ -294,8 +319,55 @@ class MainWindow(QMainWindow):
     def open_about(self) -> None:
         dialogs.open_about(self, self.bridge)
 
+    # -- the queue before the pipeline is up -------------------------------------------------------
+    def _waiting_changed(self, waiting: str | None) -> None:
+        self.queue_panel.set_waiting(waiting)
+        self._show_account()
+
+    def _show_saved_queue(self, items: list[ItemSnapshot]) -> None:
+        """The queue as it was left, greyed (QueuePanel.set_waiting) until the live one replaces it."""
+        self.model.update(items)
+        self.totals_label.setText(f"{units.count_of(len(items), 'file')} in the queue" if items else "Queue empty")
+
+    # -- quitting ---------------------------------------------------------------------------------
+    def files_working(self) -> int:
+        """Files being compressed, uploaded, processed or downloaded now (what a quit interrupts)."""
+        if self.session.pipeline is None:
+            return 0  # the saved queue on screen is not at work yet: quitting interrupts nothing
+        return sum(1 for item in self.model.items() if item.stage in _WORKING)
+
+    def request_quit(self) -> None:
+        """Ctrl+Q, File > Quit and the window's close button: with files at work, ask first (no work is lost
+        either way: they continue next launch), unless the user chose "Don't ask again"."""
+        if self._quit_question is not None:
+            self._quit_question.raise_()
+            return
+        if not self._wants_question():
+            self.close()
+            return
+        self._quit_question = ask_to_quit(self, self.files_working(), self._quit_answered)
+
+    def _wants_question(self) -> bool:
+        return self.session.settings.ask_before_quitting and self.files_working() > 0
+
+    def _quit_answered(self, quit_now: bool, dont_ask_again: bool) -> None:
+        self._quit_question = None
+        if not quit_now:
+            return
+        if dont_ask_again:
+            self._change_settings(ask_before_quitting=False)  # saved in order, before the app exits
+        log.info("Quitting with %s at work; they continue next launch", units.count_of(self.files_working(), "file"))
+        self.close()
+
     def closeEvent(self, event: QCloseEvent) -> None:
-        # Nothing to confirm: the pipeline journals every stage and continues next launch.
+        if event.spontaneous() and (self._quit_question is not None or self._wants_question()):
+            # The window manager's close button: the same question as Ctrl+Q. A close() from code (quitting
+            # after the answer, tests, shutdown) closes at once.
+            event.ignore()
+            self.request_quit()
+            return
+        if self._quit_question is not None:
+            self._quit_question.close()
         self.notifier.hide()
         self.estimates.close()
         log.info("Window closed")

@@ -1,4 +1,8 @@
-"""The Queue tab: the drop zone, the choices for new files (preset, output folder), and the queue table."""
+"""The Queue tab: the drop zone, the choices for new files (preset, output folder), and the queue table.
+
+Until the pipeline is up (the built-in server starting, a sign-in missing) the table shows the saved queue
+greyed and out of reach, under a line that says what it waits for (`set_waiting`).
+"""
 
 from __future__ import annotations
 
@@ -61,6 +65,10 @@ class QueuePanel(QWidget):
         self.start_all.clicked.connect(self.start_all_requested)
         self.summary = QLabel()
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.waiting_label = QLabel()
+        self.waiting_label.setAccessibleName("Queue status")
+        self.waiting_label.setWordWrap(True)
+        self._waiting: str | None = None
 
         options = QHBoxLayout()
         preset_label = QLabel("&Preset for new files:")
@@ -98,6 +106,7 @@ class QueuePanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(self.drop_zone)
         layout.addLayout(options)
+        layout.addWidget(self.waiting_label)
         layout.addWidget(self.table, 1)
 
         model.rowsInserted.connect(self._rows_changed)
@@ -134,6 +143,18 @@ class QueuePanel(QWidget):
             self.output_folder_chosen.emit(Path(chosen))
 
     # -- table ------------------------------------------------------------------------------------
+    def set_waiting(self, waiting: str | None) -> None:
+        """What the queue waits for ("Starting the built-in server…"), or None: it can be worked on."""
+        self._waiting = waiting
+        self.waiting_label.setText(waiting or "")
+        # Disabled, the rows paint greyed and take no clicks, keys or context menu: nothing to act on yet.
+        self.table.setEnabled(waiting is None)
+        self._rows_changed()
+
+    @property
+    def waiting(self) -> str | None:
+        return self._waiting
+
     def selected_items(self) -> list[ItemSnapshot]:
         rows = sorted({index.row() for index in self.table.selectionModel().selectedRows()})
         return [self.model.item(row) for row in rows if row < self.model.rowCount()]
@@ -143,13 +164,16 @@ class QueuePanel(QWidget):
             self.row_activated.emit(self.model.item(index.row()))
 
     def _rows_changed(self, *_args: object) -> None:
-        self.drop_zone.set_compact(self.model.rowCount() > 0)
-        self.table.setVisible(self.model.rowCount() > 0)
+        rows = self.model.rowCount() > 0
+        self.drop_zone.set_compact(rows)
+        self.table.setVisible(rows)
+        self.waiting_label.setVisible(rows and self._waiting is not None)
         self._update_summary()
 
     def _update_summary(self, *_args: object) -> None:
         waiting = [item for item in self.model.items() if wants_estimate(item)]
         self.start_all.setVisible(bool(waiting))
+        self.start_all.setEnabled(self._waiting is None)
         if not waiting:
             self.summary.setText("")
             return

@@ -3,6 +3,8 @@
 Every slow step (opening the keyring, starting the built-in server, building the pipeline, saving
 settings, switching accounts) runs through the bridge, off the main thread; the window learns the outcome
 from signals. Files dropped before the pipeline is ready wait in `pending` and are added once it is.
+Meanwhile the saved queue (the pipeline's journal, a local file) is read and shown as it was left, with
+what is being waited for (`waiting_changed`), so a relaunch never looks like an empty queue.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from app.connect import resolve_target
 from app.core.credentials import CredentialStore, open_credential_store
 from app.core.paths import AppPaths
-from app.core.pipeline_types import PipelineControl
+from app.core.pipeline_types import ItemSnapshot, PipelineControl
 from app.core.settings import Profile, Settings, save_settings
 from app.gui import gc_policy
 from app.gui.bridge import Bridge
@@ -54,6 +57,9 @@ class AppSession(QObject):
     sign_in_needed = Signal(object)  # Profile whose token is missing or refused
     store_ready = Signal(object)  # CredentialStore
     problem = Signal(str)  # something the user should read (plain words)
+    # What the queue waits for before it can be worked on ("Starting the built-in server…"); None once it can.
+    waiting_changed = Signal(object)  # str | None
+    saved_queue_read = Signal(object)  # list[ItemSnapshot]: the queue as it was left, before the pipeline is up
 
     def __init__(
         self,
@@ -77,6 +83,8 @@ class AppSession(QObject):
         self._busy = False
         self._generation = 0  # bumped by every start/reconnect; answers for an older one are dropped
         self._connecting: Future[Any] | None = None
+        self.waiting: str | None = None  # see waiting_changed
+        self.sign_in_needed_for: Profile | None = None  # the active profile, refused or never signed in to
 
     # -- start-up and switching -------------------------------------------------------------------
     @property
@@ -84,9 +92,13 @@ class AppSession(QObject):
         return self._busy
 
     def start(self) -> None:
-        """Open the keyring, then connect to the active profile; returns at once."""
+        """Open the keyring, then connect to the active profile; returns at once. The active profile's saved
+        queue is read meanwhile (`saved_queue_read`)."""
         self._generation += 1
         self._set_busy(True)
+        self.sign_in_needed_for = None
+        self._set_waiting(_connecting_text(self.settings.active()))
+        self._read_saved_queue(self._generation)
         if self.store is not None:
             self._on_store(self._generation, self.store)
             return
@@ -103,10 +115,7 @@ class AppSession(QObject):
         self.store_ready.emit(store)
         if generation != self._generation:
             return  # another start() or reconnect() came in meanwhile; it connects
-        profile = self.settings.active()
-        self.status_changed.emit(
-            "Starting the built-in server…" if profile.embedded else f"Connecting to {profile.server_url}…"
-        )
+        self.status_changed.emit(_connecting_text(self.settings.active()))
         gc_policy.hold_collections()  # a full collection mid-start-up froze the window (see gc_policy)
         self._connecting = self.bridge.run(
             _open,
@@ -128,6 +137,7 @@ class AppSession(QObject):
         self.connection, self.pipeline = opened
         self.bridge.attach(self.pipeline)
         self._set_busy(False)
+        self._set_waiting(None)
         self.status_changed.emit(self.connection.describe())
         self.connected.emit(self.connection)
         pending, self.pending = self.pending, []
@@ -141,11 +151,13 @@ class AppSession(QObject):
         self._connecting = None
         self._set_busy(False)
         if isinstance(error, SignInNeeded):
-            self.status_changed.emit(f"Sign in to {error.profile.name} to continue")
+            # The profile stays the active one: cancelling the sign-in does not choose another account.
+            self.sign_in_needed_for = error.profile
+            self._set_waiting(f"Sign in to {error.profile.name} to continue")
             self.sign_in_needed.emit(error.profile)
             return
         log.error("Could not connect", exc_info=(type(error), error, error.__traceback__))
-        self.status_changed.emit("Not connected")
+        self._set_waiting("Not connected")
         self.problem.emit(plain_words(error))
 
     def switch_profile(self, name: str) -> None:
@@ -163,7 +175,7 @@ class AppSession(QObject):
         self.bridge.attach(None)
         self.disconnected.emit()
         self._set_busy(True)
-        self.status_changed.emit("Switching…")
+        self._set_waiting("Switching…")
         self.bridge.run(_close, old_pipeline, old_connection, on_done=lambda _none: self.start())
 
     # -- settings ---------------------------------------------------------------------------------
@@ -262,6 +274,38 @@ class AppSession(QObject):
         if busy != self._busy:
             self._busy = busy
             self.busy_changed.emit(busy)
+
+    def _set_waiting(self, waiting: str | None) -> None:
+        self.waiting = waiting
+        if waiting is not None:
+            self.status_changed.emit(waiting)
+        self.waiting_changed.emit(waiting)
+
+    # -- the saved queue, before the pipeline is up -----------------------------------------------
+    def _read_saved_queue(self, generation: int) -> None:
+        backend_id = resolve_target(settings=self.settings, environ={}).backend_id
+        self.bridge.run(
+            _saved_queue,
+            self.paths,
+            backend_id,
+            on_done=lambda items: self._on_saved_queue(generation, items),
+            on_error=lambda error: log.warning("Could not read the saved queue: %s", error),
+        )
+
+    def _on_saved_queue(self, generation: int, items: list[ItemSnapshot]) -> None:
+        if generation == self._generation and self.pipeline is None:  # else the live queue is on screen
+            self.saved_queue_read.emit(items)
+
+
+def _saved_queue(paths: AppPaths, backend_id: str) -> list[ItemSnapshot]:
+    # Imported here, on the worker: the pipeline's modules are not needed to put the window on screen.
+    from app.core.pipeline import saved_queue
+
+    return saved_queue(paths, backend_id)
+
+
+def _connecting_text(profile: Profile) -> str:
+    return "Starting the built-in server…" if profile.embedded else f"Connecting to {profile.server_url}…"
 
 
 def _open(

@@ -94,9 +94,14 @@ class SettingsDialog(QDialog):
         self.start_on_add = QCheckBox("Start files as soon as they are added")
         self.start_on_add.setToolTip("When unticked, files wait for Start so you can change their preset first")
         self.notifications = QCheckBox("Tell me when a file is done or fails (system notification)")
+        self.ask_before_quitting = QCheckBox("Ask before quitting while files are still working")
+        self.ask_before_quitting.setToolTip(
+            "Quitting never loses work: files continue where they stopped next time ReelDrop starts"
+        )
         behaviour = QVBoxLayout()
         behaviour.addWidget(self.start_on_add)
         behaviour.addWidget(self.notifications)
+        behaviour.addWidget(self.ask_before_quitting)
 
         self.error = QLabel()
         self.error.setWordWrap(True)
@@ -141,6 +146,7 @@ class SettingsDialog(QDialog):
         self.overlap.setChecked(settings.upload_while_compressing)
         self.start_on_add.setChecked(settings.start_on_add)
         self.notifications.setChecked(settings.notifications)
+        self.ask_before_quitting.setChecked(settings.ask_before_quitting)
 
     def edited_settings(self) -> Settings:
         """The settings as the dialog shows them; raises SettingsError naming what is wrong."""
@@ -157,6 +163,7 @@ class SettingsDialog(QDialog):
             upload_while_compressing=self.overlap.isChecked(),
             start_on_add=self.start_on_add.isChecked(),
             notifications=self.notifications.isChecked(),
+            ask_before_quitting=self.ask_before_quitting.isChecked(),
         )
 
     def _limit_bytes(self) -> int:

@@ -2,7 +2,8 @@
 
 The dialog says where the token will be kept ("Secret Service (gnome-keyring)", "macOS Keychain"...) and
 warns plainly when there is no keyring (memory only: asked again next launch). The password itself is
-never stored; the network call and the keyring write run off the main thread.
+never stored; the network call and the keyring write run off the main thread. Enter in a field signs in
+when everything needed is filled, and otherwise moves to what is missing: it never closes the dialog.
 """
 
 from __future__ import annotations
@@ -83,6 +84,8 @@ class SignInDialog(QDialog):
         ):
             field.setAccessibleName(label)
             field.textChanged.connect(self._update_button)
+        for field in (self.server, self.username, self.password, self.name):
+            field.returnPressed.connect(self._focus_missing)
 
         note, warning = keyring_note(store)
         self.keyring_label = QLabel(note)
@@ -106,7 +109,6 @@ class SignInDialog(QDialog):
 
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.sign_in_button = self.buttons.addButton("Sign in", QDialogButtonBox.ButtonRole.AcceptRole)
-        self.sign_in_button.setDefault(True)
         self.buttons.accepted.connect(self._submit)
         self.buttons.rejected.connect(self.reject)
 
@@ -115,14 +117,31 @@ class SignInDialog(QDialog):
         layout.addLayout(note_row)
         layout.addWidget(self.status)
         layout.addWidget(self.buttons)
+        # Only now, with the button inside the dialog, does setDefault make it the dialog's default: set
+        # earlier, Qt chose Cancel (the first button) when showing, and Enter in a field discarded the form.
+        self.sign_in_button.setDefault(True)
+        # Enter never means Cancel, even with the focus on it (after a click on Sign in, say): Escape does.
+        cancel = self.buttons.button(QDialogButtonBox.StandardButton.Cancel)
+        cancel.setAutoDefault(False)
         self.setMinimumWidth(self.fontMetrics().averageCharWidth() * 64)
         self._busy = False
         self._update_button()
         (self.password if profile else self.server).setFocus()
 
+    def _missing(self) -> QLineEdit | None:
+        """The first field a sign-in still needs."""
+        return next((f for f in (self.server, self.username) if not f.text().strip()), None) or (
+            None if self.password.text() else self.password
+        )
+
     def _update_button(self) -> None:
-        filled = all(f.text().strip() for f in (self.server, self.username)) and bool(self.password.text())
-        self.sign_in_button.setEnabled(filled and not self._busy)
+        self.sign_in_button.setEnabled(self._missing() is None and not self._busy)
+
+    def _focus_missing(self) -> None:
+        # Enter with something missing: the default button is disabled, so Qt does nothing; go to the gap.
+        missing = self._missing()
+        if missing is not None and not self._busy:
+            missing.setFocus()
 
     def _profile_from_fields(self) -> Profile:
         url = check_server_url(self.server.text())
@@ -162,5 +181,7 @@ class SignInDialog(QDialog):
     def _set_busy(self, busy: bool) -> None:
         self._busy = busy
         for field in (self.server, self.username, self.password, self.name):
-            field.setEnabled(not busy)
+            # Read-only, not disabled: a disabled field would hand the focus to Cancel, and a second Enter
+            # pressed while signing in would then throw the form away.
+            field.setReadOnly(busy)
         self._update_button()

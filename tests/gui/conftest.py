@@ -18,6 +18,7 @@ import pytest
 from app.core import paths
 from app.core.paths import AppPaths
 from app.gui.bridge import Bridge
+from tests.gui.app_harness import AppLauncher
 
 
 @pytest.fixture(autouse=True)
@@ -25,6 +26,14 @@ def reeldrop_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppPaths:
     """Every GUI test writes under its own folder, never the real user profile."""
     monkeypatch.setenv(paths.HOME_ENV, str(tmp_path / "home"))
     return paths.app_paths().ensure()
+
+
+@pytest.fixture
+def launch(qtbot: Any, reeldrop_home: AppPaths) -> Iterator[AppLauncher]:
+    """Start the real app (window, session, pipeline, built-in server) in this process; all closed after."""
+    launcher = AppLauncher(qtbot, reeldrop_home)
+    yield launcher
+    launcher.close_all()
 
 
 @pytest.fixture

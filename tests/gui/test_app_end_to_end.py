@@ -17,7 +17,6 @@ from app.core.settings import Settings
 from app.gui.jobs_model import can_download
 from tests.gui.app_harness import (
     WORK_MS,
-    AppLauncher,
     answer_message_box,
     files_under,
     item_named,
@@ -29,13 +28,6 @@ from tests.gui.drag import drop, file_mime
 from tests.support.files import make_clip
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def launch(qtbot, reeldrop_home):
-    launcher = AppLauncher(qtbot, reeldrop_home)
-    yield launcher
-    launcher.close_all()
 
 
 @pytest.fixture(scope="module")

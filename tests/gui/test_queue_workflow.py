@@ -15,17 +15,10 @@ from app.core.credentials import MemoryCredentialStore
 from app.core.pipeline_types import Stage
 from app.core.settings import EMBEDDED_PROFILE_NAME, Profile, Settings, load_settings
 from app.gui.queue_model import Column
-from tests.gui.app_harness import AppLauncher, answer_message_box, item_named, wait_stage
+from tests.gui.app_harness import answer_message_box, item_named, wait_stage
 from tests.support.files import make_clip
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def launch(qtbot, reeldrop_home):
-    launcher = AppLauncher(qtbot, reeldrop_home)
-    yield launcher
-    launcher.close_all()
 
 
 def cell(app, name: str, column: Column, role=Qt.ItemDataRole.DisplayRole):
