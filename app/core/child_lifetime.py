@@ -52,6 +52,26 @@ def popen_ending_with_this_process(args: Sequence[str], **popen_kwargs: Any) -> 
     return process
 
 
+def run_ending_with_this_process(
+    args: Sequence[str], *, timeout: float, **popen_kwargs: Any
+) -> subprocess.CompletedProcess[Any]:
+    """``subprocess.run(args, capture_output=True, timeout=timeout, check=False, ...)`` for a short child
+    (a probe, a version check, a test encode) that cannot outlive this process either: one caught by a
+    ``kill -9`` of the app between its start and its timeout would otherwise stay behind. Waits on the
+    calling thread, as the Linux parent-death signal requires. Raises ``subprocess.TimeoutExpired`` after
+    killing the child."""
+    popen_kwargs.setdefault("stdout", subprocess.PIPE)
+    popen_kwargs.setdefault("stderr", subprocess.PIPE)
+    with popen_ending_with_this_process(args, **popen_kwargs) as process:
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except BaseException:  # the timeout, or this thread being interrupted: never leave it running
+            process.kill()
+            process.communicate()
+            raise
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
 def end_with_this_process(pid: int) -> None:
     """Make the already started child ``pid`` end with this process (Windows: the Job Object; macOS and
     other POSIX: the sh watcher). On Linux this needs the child's cooperation: start it through

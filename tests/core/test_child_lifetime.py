@@ -6,6 +6,7 @@ kills that child with SIGKILL, so none of its cleanup code runs, and then looks 
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -14,7 +15,15 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.support.processes import descendants, is_ffmpeg_writing, kill_all, kill_hard, python_child, wait_all_ended
+from tests.support.processes import (
+    command_line,
+    descendants,
+    is_ffmpeg_writing,
+    kill_all,
+    kill_hard,
+    python_child,
+    wait_all_ended,
+)
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="kills real processes the Linux way")
@@ -163,3 +172,43 @@ def test_a_python_child_whose_parent_is_already_gone_exits_at_once() -> None:
     child = python_child(code)
 
     assert child.wait(timeout=60) == ORPHANED_EXIT_CODE
+
+
+# A probe's or a version check's short run, caught by the kill between its start and its timeout. `sleep`
+# adds up its arguments: the odd fraction makes this child's command line unique.
+SHORT_RUN = """
+import sys
+from app.core.child_lifetime import run_ending_with_this_process
+run_ending_with_this_process(["sleep", "300", sys.argv[1]], timeout=600)
+"""
+
+
+def test_a_short_run_ends_when_the_process_that_ran_it_is_killed() -> None:
+    marker = "0.000123"
+    app = python_child(SHORT_RUN, marker)
+    try:
+        sleeping = wait_until(
+            lambda: descendants(app.pid, lambda p: marker in command_line(p)), timeout=30, what="the short run"
+        )
+        kill_hard(app)
+        wait_all_ended(sleeping, "the short run after its parent was killed")
+    finally:
+        app.kill()
+        app.wait(timeout=30)
+
+
+def test_a_short_run_past_its_timeout_is_killed_and_says_so() -> None:
+    from app.core.child_lifetime import run_ending_with_this_process
+
+    with pytest.raises(subprocess.TimeoutExpired):
+        run_ending_with_this_process(["sleep", "300", "0.000321"], timeout=0.5)
+    assert not descendants(os.getpid(), lambda p: "0.000321" in command_line(p))
+
+
+def test_a_short_run_answers_as_subprocess_run_does() -> None:
+    from app.core.child_lifetime import run_ending_with_this_process
+
+    done = run_ending_with_this_process(
+        [sys.executable, "-c", "import sys; print('out'); sys.exit(3)"], timeout=30, text=True
+    )
+    assert (done.returncode, done.stdout.strip(), done.stderr) == (3, "out", "")

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from app.core.child_lifetime import run_ending_with_this_process
 from app.core.media.errors import EncoderUnavailable
 from app.core.media.ffmpeg import FfmpegTools, find_ffmpeg
 
@@ -192,14 +193,8 @@ def _run_test_encode(ffmpeg: str, spec: EncoderSpec) -> EncoderCheck:
     argv += [*spec.output_args(), "-f", "null", "-"]
     started = time.monotonic()
     try:
-        done = subprocess.run(
-            argv,
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=_TEST_TIMEOUT_S,
-            check=False,
-            stdin=subprocess.DEVNULL,
+        done = run_ending_with_this_process(
+            argv, text=True, errors="replace", timeout=_TEST_TIMEOUT_S, stdin=subprocess.DEVNULL
         )
     except subprocess.TimeoutExpired:
         return EncoderCheck(spec.name, False, f"test encode took over {_TEST_TIMEOUT_S:.0f} s", tuple(argv))

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 
+from app.core.child_lifetime import run_ending_with_this_process
 from app.core.media.errors import FfmpegNotFound
 
 log = logging.getLogger(__name__)
@@ -64,13 +65,8 @@ def clear_ffmpeg_cache() -> None:
 def tool_version(binary: str) -> str:
     """Run ``binary -version`` and return its version string; raise FfmpegNotFound if it does not run."""
     try:
-        done = subprocess.run(
-            [binary, "-hide_banner", "-version"],
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=_VERSION_TIMEOUT_S,
-            check=False,
+        done = run_ending_with_this_process(
+            [binary, "-hide_banner", "-version"], text=True, errors="replace", timeout=_VERSION_TIMEOUT_S
         )
     except (OSError, subprocess.SubprocessError) as exc:
         raise FfmpegNotFound(f"cannot run {binary!r}: {exc}") from exc

@@ -13,6 +13,7 @@ import stat
 import subprocess
 from pathlib import Path
 
+from app.core.child_lifetime import run_ending_with_this_process
 from app.core.media.containers import BoxScan, scan_boxes
 from app.core.media.errors import (
     EmptyMediaFile,
@@ -109,15 +110,8 @@ def _scan_iso_boxes(path: Path) -> BoxScan | None:
 
 def _run(argv: list[str], path: Path, timeout: float) -> subprocess.CompletedProcess[str]:
     try:
-        return subprocess.run(
-            argv,
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-            timeout=timeout,
-            check=False,
-            stdin=subprocess.DEVNULL,
+        return run_ending_with_this_process(
+            argv, text=True, encoding="utf-8", errors="replace", timeout=timeout, stdin=subprocess.DEVNULL
         )
     except subprocess.TimeoutExpired as exc:
         raise FfmpegTimeout(f"probing took longer than {timeout:.0f} s", path) from exc
