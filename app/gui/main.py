@@ -115,15 +115,15 @@ def build_app(
 
 # PySide6 6.12.0 on Python 3.11 aborts at random ("Fatal Python error: bool_dealloc"): pyproject.toml keeps
 # pip from installing it there, but a distribution's package or a hand-made venv can still bring it.
-KNOWN_BAD_QT = ((3, 11), (6, 12))  # Python below the first, PySide6 from the second
+KNOWN_BAD_QT = ((3, 11), (6, 12))  # Python up to the first, with PySide6 from the second
 
 
 def _warn_if_known_bad_qt() -> None:
     import PySide6
 
-    python_fixed, qt_bad = KNOWN_BAD_QT
+    last_python_affected, first_bad_qt = KNOWN_BAD_QT
     qt = tuple(int(part) for part in PySide6.__version__.split(".")[:2] if part.isdigit())
-    if sys.version_info[:2] <= python_fixed and qt >= qt_bad:
+    if sys.version_info[:2] <= last_python_affected and qt >= first_bad_qt:
         log.warning(
             "PySide6 %s on Python %d.%d is known to crash this app (issue 12); "
             "install PySide6-Essentials<6.12 or use Python 3.12+",

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from app.core.last_run import FATAL_TRACE_PREFIX, MARKER_PREFIX, REPORT_PREFIX, REPORTS_KEPT, LastRun
+from tests.support.processes import python_child
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
@@ -24,6 +25,7 @@ CHILD = """
 import os, signal, sys, time
 from pathlib import Path
 from app.core.last_run import LastRun
+from tests.support.processes import python_child
 
 def deep_inside_the_app():
     run = LastRun(Path(sys.argv[1]))
@@ -43,13 +45,7 @@ deep_inside_the_app()
 
 
 def _child(log_dir: Path, how: str) -> subprocess.Popen[str]:
-    child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(log_dir), how],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        cwd=Path(__file__).resolve().parents[2],
-    )
+    child = python_child(CHILD, str(log_dir), how)
     assert child.stdout is not None
     assert child.stdout.readline().strip() == "running"
     return child

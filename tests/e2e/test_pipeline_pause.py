@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,36 +29,22 @@ from tests.support.waiting import wait_until as wait_until_true
 BOUND = 120.0  # seconds any wait below may take, at most (a loaded machine encodes slowly)
 
 
-class Recorder(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-    def loud(self) -> list[str]:
-        """Records at ERROR or above, or carrying a traceback: none may come from a user's own action."""
-        loud = [r for r in self.records if r.levelno >= logging.ERROR or r.exc_info]
-        return [f"{r.levelname} {r.name}: {r.getMessage()}" for r in loud]
-
-    def messages(self, level: int) -> list[str]:
-        return [r.getMessage() for r in self.records if r.levelno == level]
-
-
 @pytest.fixture
-def logs() -> Iterator[Recorder]:
+def logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     """Every record of the app (and the in-process server) during the test, INFO included."""
-    recorder = Recorder()
-    root, app = logging.getLogger(), logging.getLogger("app")
-    old_level = app.level
-    app.setLevel(logging.INFO)
-    root.addHandler(recorder)
-    try:
-        yield recorder
-    finally:
-        root.removeHandler(recorder)
-        app.setLevel(old_level)
+    caplog.set_level(logging.INFO, logger="app")
+    return caplog
+
+
+def loud(logs: pytest.LogCaptureFixture) -> list[str]:
+    """Records at ERROR or above, or carrying a traceback: none may come from a user's own action."""
+    return [
+        f"{r.levelname} {r.name}: {r.getMessage()}" for r in logs.records if r.levelno >= logging.ERROR or r.exc_info
+    ]
+
+
+def messages(logs: pytest.LogCaptureFixture, level: int) -> list[str]:
+    return [r.getMessage() for r in logs.records if r.levelno == level]
 
 
 def snap_of(pipeline: Pipeline, item_id: str) -> ItemSnapshot:
@@ -94,7 +80,7 @@ def uploads_of(user: User) -> dict[str, int]:
 
 
 def test_pause_suspends_the_encode_and_resume_continues_the_same_process(
-    make_pipeline, tmp_path: Path, user: User, logs: Recorder
+    make_pipeline, tmp_path: Path, user: User, logs: pytest.LogCaptureFixture
 ) -> None:
     clip = make_clip(tmp_path / "talk.mp4", seconds=10, size="1280x720")
     later = make_clip(tmp_path / "later.mp4", seconds=1, size="320x240")
@@ -138,11 +124,11 @@ def test_pause_suspends_the_encode_and_resume_continues_the_same_process(
     assert [s.item_id for s in pipeline.snapshot()] == [first, second]
     assert wait_until(pipeline, second, {Stage.DONE, Stage.FAILED}, BOUND).stage is Stage.DONE
     assert uploads_of(user).get("aborted") is None  # one streamed upload, paused and resumed, never redone
-    assert logs.loud() == []
+    assert loud(logs) == []
 
 
 def test_cancel_while_paused_mid_encode_stops_ffmpeg_and_aborts_the_upload_quietly(
-    make_pipeline, tmp_path: Path, user: User, logs: Recorder
+    make_pipeline, tmp_path: Path, user: User, logs: pytest.LogCaptureFixture
 ) -> None:
     clip = make_clip(tmp_path / "long.mp4", seconds=10, size="1280x720")
     pipeline = make_pipeline()
@@ -161,11 +147,11 @@ def test_cancel_while_paused_mid_encode_stops_ffmpeg_and_aborts_the_upload_quiet
     wait_for(lambda: uploads_of(user) == {"aborted": 1}, "the streaming upload to be aborted", timeout=30)
     work = tmp_path / "home" / "cache" / "work"
     assert [p for p in work.rglob("*") if p.is_file()] == []
-    assert logs.loud() == []
+    assert loud(logs) == []
 
 
 def test_quit_mid_encode_says_it_starts_again_and_the_next_launch_does(
-    make_pipeline, tmp_path: Path, logs: Recorder
+    make_pipeline, tmp_path: Path, logs: pytest.LogCaptureFixture
 ) -> None:
     clip = make_clip(tmp_path / "talk.mp4", seconds=10, size="1280x720")
     pipeline = make_pipeline()
@@ -176,8 +162,8 @@ def test_quit_mid_encode_says_it_starts_again_and_the_next_launch_does(
 
     pipeline.shutdown()
     assert not ffmpeg.is_running()
-    assert any("starts again at the next launch" in m and "talk.mp4" in m for m in logs.messages(logging.INFO))
-    assert logs.loud() == []
+    assert any("starts again at the next launch" in m and "talk.mp4" in m for m in messages(logs, logging.INFO))
+    assert loud(logs) == []
 
     relaunched = make_pipeline()
     assert relaunched.record(item_id).stage == Stage.COMPRESSING.value
@@ -185,11 +171,11 @@ def test_quit_mid_encode_says_it_starts_again_and_the_next_launch_does(
     wait_for(lambda: encoder_of(clip), "the encode to run again")  # a new ffmpeg, from the start
     done = wait_until(relaunched, item_id, {Stage.DONE, Stage.FAILED}, BOUND)
     assert done.stage is Stage.DONE, done.error
-    assert logs.loud() == []
+    assert loud(logs) == []
 
 
 def test_a_source_of_unknown_duration_compresses_with_an_indeterminate_bar(
-    make_pipeline, tmp_path: Path, logs: Recorder
+    make_pipeline, tmp_path: Path, logs: pytest.LogCaptureFixture
 ) -> None:
     # A raw H.264 stream has no container, so ffprobe cannot tell its duration: ffmpeg's progress has no
     # percent, and the queue must go on refreshing (it used to raise TypeError inside snapshot()).
@@ -211,4 +197,4 @@ def test_a_source_of_unknown_duration_compresses_with_an_indeterminate_bar(
     done = wait_until(pipeline, item_id, {Stage.DONE, Stage.FAILED}, BOUND)
     assert done.stage is Stage.DONE, done.error
     assert not done.progress_unknown and done.overall_fraction == 1.0
-    assert logs.loud() == []
+    assert loud(logs) == []
