@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from app.core.media import find_ffmpeg, probe
-from app.server.signing import sign_headers
+from app.server.signing import MAX_AGE_S, sign_headers
 from tests.server.test_jobs import upload
 from tests.server.test_processing import download, s3_client, unpack_and_verify_manifest
 from tests.server.test_seed_clients import wait_for_job
@@ -152,8 +152,8 @@ def test_forged_stale_and_unsigned_callbacks_get_401_and_change_nothing(
     attempts = {
         "unsigned": {},
         "wrong secret": sign_headers("not-the-secret", body),
-        "stale": sign_headers(SECRET, body, timestamp=now - 301),
-        "from the future": sign_headers(SECRET, body, timestamp=now + 301),
+        "stale": sign_headers(SECRET, body, timestamp=now - MAX_AGE_S - 60),
+        "from the future": sign_headers(SECRET, body, timestamp=now + MAX_AGE_S + 60),
         "another body": sign_headers(SECRET, b'{"video_id": "audio"}'),
         "not hex": {**sign_headers(SECRET, body), "X-ReelDrop-Signature": "md5=abc"},
         "bad timestamp": {**sign_headers(SECRET, body), "X-ReelDrop-Timestamp": "yesterday"},
