@@ -18,9 +18,12 @@ import contextlib
 import logging
 import logging.handlers
 import multiprocessing
+import multiprocessing.connection
 import os
 import secrets
 import sys
+import threading
+import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -43,44 +46,144 @@ SERVER_NICENESS = 5  # as ffmpeg runs (app.core.media.runner): below the window,
 SPAWN_ALLOWANCE_S = 30.0  # a fresh interpreter importing the server stack, on a slow disk, before `timeout`
 
 
+RESTARTS_PER_MINUTE = 3  # a server that dies more often than this has a cause a restart will not fix
+
+
 class LocalBackendError(RuntimeError):
     """The built-in server could not be started."""
 
 
 @dataclass
-class LocalBackend:
-    """The running child: its URL and the local user's token. ``stop()`` ends it (blocking)."""
+class _Child:
+    process: BaseProcess
+    pipe: Connection
 
-    url: str
-    token: str
-    _process: BaseProcess
-    _pipe: Connection
-    _logs: logging.handlers.QueueListener
+
+@dataclass(frozen=True)
+class _Recipe:
+    """How to start the child again, exactly as before: same data dir, same address, same signing key.
+
+    Keeping the address and the key is what makes a restart invisible: URLs the client already holds (part
+    PUTs, results, the API itself) and the token (kept in the database) go on working once it is back.
+    """
+
+    data_dir: Path
+    timeout: float
+    port: int
+    storage_secret: str
+    results_retention_days: int
+
+
+class LocalBackend:
+    """The running child: its URL and the local user's token. ``stop()`` ends it (blocking).
+
+    A watcher thread waits on the child; if it dies without being told to stop (killed, crashed), the watcher
+    starts it again on the same address with the same signing key, at most RESTARTS_PER_MINUTE times a
+    minute. Meanwhile calls to it fail to connect, and the client's retries carry them over the gap.
+    """
+
+    def __init__(
+        self, url: str, token: str, child: _Child, recipe: _Recipe, records: Any, logs: logging.handlers.QueueListener
+    ) -> None:
+        self.url = url
+        self.token = token
+        self.restarts = 0
+        self._child = child
+        self._recipe = recipe
+        self._records = records
+        self._logs = logs
+        self._lock = threading.Lock()
+        self._stopping = False
+        self._restart_times: list[float] = []
+        self._wake_watcher, self._wakeup = multiprocessing.get_context("spawn").Pipe()
+        self._watcher = threading.Thread(target=self._watch, name="reeldrop-local-backend-watch", daemon=True)
+        self._watcher.start()
+
+    @property
+    def pid(self) -> int | None:
+        return self._child.process.pid
+
+    def is_alive(self) -> bool:
+        return self._child.process.is_alive()
 
     def stop(self) -> None:
-        with contextlib.suppress(OSError, ValueError):  # the child is already gone: nothing to tell it
-            self._pipe.send("stop")
-        self._process.join(STOP_WAIT_S)
-        if self._process.is_alive():
-            log.warning("the built-in server did not stop within %.0f s; ending it", STOP_WAIT_S)
-            self._process.kill()
-            self._process.join(5.0)
-        self._pipe.close()
+        with self._lock:
+            self._stopping = True  # from here on a child's exit is ours, never a reason to restart
+            child = self._child
+        with contextlib.suppress(OSError, ValueError):
+            self._wakeup.send("stop")
+        _stop_child(child)
+        self._watcher.join(5.0)
         self._logs.stop()
 
+    # -- the watcher -----------------------------------------------------------------------------
+    def _watch(self) -> None:
+        while True:
+            with self._lock:
+                child = self._child
+            ready = multiprocessing.connection.wait([child.process.sentinel, self._wake_watcher])
+            with self._lock:
+                if self._stopping or self._wake_watcher in ready:
+                    return
+                if not self._restart(child):
+                    return
 
-def start_local_backend(data_dir: Path, timeout: float = 30.0) -> LocalBackend:
+    def _restart(self, dead: _Child) -> bool:
+        """Called with the lock held, once the child is gone unasked. False: given up."""
+        dead.process.join(1.0)
+        code = dead.process.exitcode
+        now = time.monotonic()
+        self._restart_times = [t for t in self._restart_times if now - t < 60.0] + [now]
+        if len(self._restart_times) > RESTARTS_PER_MINUTE:
+            log.error(
+                "the built-in server stopped %d times within a minute (last exit code %s); it is not started"
+                " again: quit and reopen ReelDrop (the log above says why it stopped)",
+                len(self._restart_times),
+                code,
+            )
+            return False
+        log.warning("the built-in server stopped unexpectedly (exit code %s); starting it again", code)
+        with contextlib.suppress(OSError):
+            dead.pipe.close()
+        try:
+            child, url, _token = _spawn(self._recipe, self._records)
+        except LocalBackendError as error:
+            log.error("the built-in server could not be started again: %s", error)
+            return False
+        self._child = child
+        self.restarts += 1
+        log.info("built-in backend (This computer) back on %s, in process %s", url, child.process.pid)
+        return True
+
+
+def start_local_backend(data_dir: Path, timeout: float = 30.0, results_retention_days: int = 0) -> LocalBackend:
     """Start the built-in server in a child process; returns once it accepts connections."""
+    from app.server.threaded import free_port
+
+    context = multiprocessing.get_context("spawn")
+    records: Any = context.Queue()
+    relay = logging.handlers.QueueListener(records, _Relay())
+    relay.start()
+    # A new signing key for each launch of the app (never on disk); the same one for every restart of the
+    # child within it, so its URLs survive a restart of the child.
+    recipe = _Recipe(data_dir, timeout, free_port(), secrets.token_urlsafe(32), results_retention_days)
+    try:
+        child, url, token = _spawn(recipe, records)
+    except LocalBackendError:
+        relay.stop()
+        raise
+    log.info("built-in backend (This computer) on %s, in process %s", url, child.process.pid)
+    return LocalBackend(url, token, child, recipe, records, relay)
+
+
+def _spawn(recipe: _Recipe, records: Any) -> tuple[_Child, str, str]:
     # "spawn" everywhere: forking a process that runs Qt and threads is unsafe, and a frozen app
     # supports spawn through multiprocessing.freeze_support() in its entry points.
     context = multiprocessing.get_context("spawn")
     ours, theirs = context.Pipe()
-    records: Any = context.Queue()
-    relay = logging.handlers.QueueListener(records, _Relay())
-    relay.start()
     process = context.Process(
         target=serve_local_backend,
-        args=(data_dir, theirs, records, timeout, os.getpid()),
+        args=(recipe, theirs, records, os.getpid()),
         name=PROCESS_NAME,
         daemon=True,
     )
@@ -89,7 +192,7 @@ def start_local_backend(data_dir: Path, timeout: float = 30.0) -> LocalBackend:
         if process.pid is not None:  # the child watches us itself; on Windows it also joins our Job Object
             end_with_this_process(process.pid)
         theirs.close()  # only the child holds its end now: its exit shows here as EOF
-        answered = ours.poll(timeout + SPAWN_ALLOWANCE_S)
+        answered = ours.poll(recipe.timeout + SPAWN_ALLOWANCE_S)
         answer: tuple[str, ...] = ours.recv() if answered else ("failed", "it did not answer in time")
     except (EOFError, OSError):
         answer = ("failed", "it stopped while starting; the log says why")
@@ -97,11 +200,20 @@ def start_local_backend(data_dir: Path, timeout: float = 30.0) -> LocalBackend:
         process.kill()
         process.join(5.0)
         ours.close()
-        relay.stop()
         raise LocalBackendError(f"The built-in server did not start: {answer[1]}")
     _, url, token = answer
-    log.info("built-in backend (This computer) on %s, in process %s", url, process.pid)
-    return LocalBackend(url, token, process, ours, relay)
+    return _Child(process, ours), url, token
+
+
+def _stop_child(child: _Child) -> None:
+    with contextlib.suppress(OSError, ValueError):  # the child is already gone: nothing to tell it
+        child.pipe.send("stop")
+    child.process.join(STOP_WAIT_S)
+    if child.process.is_alive():
+        log.warning("the built-in server did not stop within %.0f s; ending it", STOP_WAIT_S)
+        child.process.kill()
+        child.process.join(5.0)
+    child.pipe.close()
 
 
 class _Relay(logging.Handler):
@@ -116,7 +228,7 @@ class _Relay(logging.Handler):
 
 
 # -- in the child ---------------------------------------------------------------------------------
-def serve_local_backend(data_dir: Path, parent: Connection, records: Any, timeout: float, parent_pid: int) -> None:
+def serve_local_backend(recipe: _Recipe, parent: Connection, records: Any, parent_pid: int) -> None:
     """The child's whole life: start the server, say where it is, serve until told to stop or orphaned."""
     # First of all: a parent killed while we start, or while the worker encodes, must not leave us
     # running. The pipe's EOF below is not enough: the stop after it waits for the worker's job.
@@ -128,7 +240,7 @@ def serve_local_backend(data_dir: Path, parent: Connection, records: Any, timeou
     root.setLevel(logging.INFO)
     _below_the_window()
     try:
-        served, services, token = _start_here(data_dir, timeout)
+        served, services, token = _start_here(recipe)
     except Exception as error:
         logging.getLogger(__name__).exception("the built-in server could not start")
         parent.send(("failed", f"{type(error).__name__}: {error}"))
@@ -158,16 +270,20 @@ def _below_the_window() -> None:
             os.nice(SERVER_NICENESS)
 
 
-def _start_here(data_dir: Path, timeout: float) -> tuple[ThreadedServer, Services, str]:
+def _start_here(recipe: _Recipe) -> tuple[ThreadedServer, Services, str]:
     from app.server.app import build_services
     from app.server.config import load_config
     from app.server.threaded import serve_in_thread
 
-    # An empty environment: "This computer" always means the embedded store, whatever the shell says.
-    config = load_config(env={}, data_dir=data_dir)
+    # Only what we set: "This computer" always means its own folder store, whatever the shell says.
+    env = {
+        "REELDROP_STORAGE_SECRET": recipe.storage_secret,
+        "REELDROP_RESULTS_RETENTION_DAYS": str(recipe.results_retention_days),
+    }
+    config = load_config(env=env, data_dir=recipe.data_dir)
     services = build_services(config)
     token = _local_token(services)
-    return serve_in_thread(services, PROCESS_NAME, timeout), services, token
+    return serve_in_thread(services, PROCESS_NAME, recipe.timeout, port=recipe.port), services, token
 
 
 def _local_token(services: Services) -> str:

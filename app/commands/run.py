@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from app.commands.common import connect_signed_in, error, human_bytes
+from app.commands.common import connect_signed_in, error, human_bytes, parse_size
 from app.core import paths
 from app.core.media.presets import PresetError, default_catalog
 from app.core.pipeline import Pipeline, open_pipeline
@@ -33,7 +33,17 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--download", metavar="DIR", type=Path, help="results folder (default: settings)")
     parser.add_argument("--server", metavar="URL", help="backend URL (default: REELDROP_SERVER or the profile)")
     parser.add_argument("--json", action="store_true", help="print one JSON object per file when it ends")
+    parser.add_argument(
+        "--limit-rate", type=_size, metavar="RATE", help="bandwidth limit per second for uploads and downloads, e.g. 2M"
+    )
     parser.set_defaults(run=run)
+
+
+def _size(text: str) -> int:
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,9 +56,15 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.download is not None:
         settings = settings.with_changes(output_folder=args.download.expanduser().absolute())
+    if args.limit_rate:
+        settings = settings.with_changes(bandwidth_limit=args.limit_rate)
     with connect_signed_in(args.server, settings) as connection:
         pipeline = open_pipeline(
-            connection.client, settings.with_changes(start_on_add=True), paths.app_paths(), connection.backend_id
+            connection.client,
+            settings.with_changes(start_on_add=True),
+            paths.app_paths(),
+            connection.backend_id,
+            download_limit=args.limit_rate or None,
         )
         try:
             ids = queue_files(pipeline, [Path(f) for f in args.files], preset)

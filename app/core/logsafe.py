@@ -2,7 +2,8 @@
 
 `redact(text)` applies three rules, in order:
 1. the whole ?query of a URL (or a bare "/path?query", as urllib3 logs it) goes when it carries
-   signing parameters (X-Amz-*, Signature, AWSAccessKeyId, tokens...) or the host is an S3 service;
+   signing parameters (X-Amz-*, X-RD-* of our own file store, Signature, AWSAccessKeyId, tokens...) or
+   the host is an S3 service;
 2. signing fields (X-Amz-Signature, X-Amz-Credential, X-Amz-Security-Token, Signature, AWSAccessKeyId,
    Credential) go whole, name and value, wherever they appear as `name=value`, `name: value` or
    `'name': 'value'` (botocore's canonical request, POST form fields, Authorization headers), so
@@ -23,7 +24,7 @@ REDACTED = "<redacted>"
 
 # Parameters that make a query string a credential in its own right.
 _SIGNING_QUERY = re.compile(
-    r"(?:^|[&;])(?:x-amz-|x-goog-|signature=|awsaccesskeyid=|googleaccessid=|key-pair-id=|policy=|sig="
+    r"(?:^|[&;])(?:x-amz-|x-goog-|x-rd-|signature=|awsaccesskeyid=|googleaccessid=|key-pair-id=|policy=|sig="
     r"|access_token=|token=)",
     re.IGNORECASE,
 )
@@ -40,7 +41,7 @@ _TOKEN = re.compile(r"[^\s\"'<>]+")
 _VALUE = r"(?P<value>b?\"[^\"]*\"|b?'[^']*'|[^\s,;&\"'<>}\])]+)"
 _SEP = r"(?P<sep>[\"']?\s*(?:=|%3D|:)\s*)"
 _SIGNING_FIELD = re.compile(
-    r"(?P<quote>[\"']?)\b(?:x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature"
+    r"(?P<quote>[\"']?)\b(?:x-amz-signature|x-rd-signature|x-amz-credential|x-amz-security-token|x-goog-signature"
     r"|x-goog-credential|awsaccesskeyid|signature|credential)\b" + _SEP + _VALUE,
     re.IGNORECASE,
 )

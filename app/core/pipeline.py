@@ -20,7 +20,7 @@ from app.core.media.presets import default_catalog
 from app.core.paths import AppPaths
 from app.core.pipeline_live import Interruption, ItemCancelled, ItemPaused, LiveItem, StageProgress
 from app.core.pipeline_sources import expand_sources, refuse_reason
-from app.core.pipeline_stages import StageFailed, StageRunner, cancelled_changes
+from app.core.pipeline_stages import StageFailed, StageRedo, StageRunner, cancelled_changes
 from app.core.pipeline_store import ItemRecord, PipelineStore
 from app.core.pipeline_types import ItemSnapshot, QueueTotals, Stage, totals_of
 from app.core.settings import MAX_CONCURRENCY, Settings
@@ -37,6 +37,9 @@ _WEIGHTS = {
     Stage.DOWNLOADING: (0.92, 0.08),
 }
 _ORDER = [Stage.COMPRESSING, Stage.UPLOADING, Stage.PROCESSING, Stage.DOWNLOADING, Stage.DONE]
+# How often one drive of an item may go back a stage because the server lost what it followed (StageRedo):
+# once is a server that was reset; again and again is a server that loses everything, and the item fails.
+MAX_REDOS = 2
 
 
 def item_drivers(concurrency: int) -> int:
@@ -256,10 +259,19 @@ class Pipeline:
             record = self._record(item_id)
             if record.stage_enum is Stage.WAITING:
                 record = self._save(item_id, stage=Stage.COMPRESSING)
+            redos = 0
             while record.stage_enum in _WEIGHTS:
                 live.check()
                 stage = record.stage_enum
-                changes = self._runner.run(stage, record, live)
+                try:
+                    changes = self._runner.run(stage, record, live)
+                except StageRedo as redo:
+                    live.set_progress_source(None)
+                    redos += 1
+                    if redos > MAX_REDOS:
+                        raise StageFailed("job_unavailable", f"{redo} (again); Retry sends it again.") from redo
+                    record = self._save(item_id, stage=redo.stage, **redo.changes)
+                    continue
                 live.set_progress_source(None)
                 next_stage = _ORDER[_ORDER.index(stage) + 1]
                 record = self._save(item_id, stage=next_stage, **changes)
@@ -358,9 +370,11 @@ def open_pipeline(
     *,
     on_change: Callable[[str], None] | None = None,
     job_options: dict[str, Any] | None = None,
+    download_limit: float | None = None,
 ) -> Pipeline:
     """The pipeline for one backend, with its queue and journals in the user data dir. `backend_id` tells
-    backends apart (see app.connect.Target.backend_id): each has its own queue file."""
+    backends apart (see app.connect.Target.backend_id): each has its own queue file. `download_limit` caps
+    the results downloads in bytes/s (the settings' bandwidth limit is the uploads')."""
     paths.ensure()
     journal = Journal.open(paths.data / "journal.sqlite3")
     part_size = settings.part_size_mib * 1024 * 1024 if settings.part_size_mib else None
@@ -379,6 +393,7 @@ def open_pipeline(
         allow_hardware=settings.hardware_encoder,
         job_options=job_options,
         upload_while_compressing=settings.upload_while_compressing,
+        download_limit=download_limit,
     )
     store = PipelineStore(queue_file(paths, backend_id))
     return Pipeline(

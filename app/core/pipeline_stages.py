@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core.api import BackendClient, BackendError
-from app.core.jobs import JobPoller, JobPollError, JobWaitTimeout
+from app.core.jobs import JobPoller, JobPollError
 from app.core.media import MediaCancelled, MediaError, compress, default_catalog, prepare, probe
 from app.core.media.encoders import EncoderChoice, choose_encoder
 from app.core.media.presets import Preset
@@ -20,7 +20,7 @@ from app.core.pipeline_overlap import StreamingUploads
 from app.core.pipeline_store import ItemRecord
 from app.core.pipeline_types import Stage
 from app.core.results import ResultsDownloader
-from app.core.results_extract import extract_results
+from app.core.results_extract import already_extracted, extract_results
 from app.core.results_types import ResultsDownloadError
 from app.core.results_zipcheck import ZipExtractError
 from app.core.settings import Settings
@@ -28,6 +28,7 @@ from app.core.transfer.control import TransferCancelled, TransferPaused
 from app.core.transfer.engine import UploadEngine
 from app.core.transfer.growing import GrowingFile, WriterStopped
 from app.core.transfer.handle import UploadCancelled, UploadError, UploadHandle, UploadInterrupted, UploadResult
+from app.core.transfer.throttle import Throttle
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,16 @@ class StageFailed(Exception):
     def __init__(self, error_type: str, message: str, **changes: Any) -> None:
         super().__init__(message)
         self.error_type = error_type
+        self.changes = changes
+
+
+class StageRedo(Exception):
+    """The server no longer has what this stage follows (its job is gone): the item goes back to `stage`,
+    with `changes` journaled, and carries on by itself (the compressed copy is sent again, a new job made)."""
+
+    def __init__(self, stage: Stage, reason: str, **changes: Any) -> None:
+        super().__init__(reason)
+        self.stage = stage
         self.changes = changes
 
 
@@ -270,17 +281,32 @@ def _plain(exc: MediaError, source: Path) -> str:
 
 
 # A job that ended this way will not end otherwise if asked again: a retry sends the file again and starts a
-# new job (say the server lost the original: "This computer" keeps its S3 in memory across app restarts).
-_JOB_ENDED = ("job_failed", "job_cancelled")
+# new job. ORIGINAL_LOST: the server no longer has the uploaded copy (lost, or cleaned up); RESULTS_LOST: nor
+# the job's results ZIP. The compressed copy is kept until the results are home, so neither re-encodes.
+ORIGINAL_LOST = "original_lost"
+RESULTS_LOST = "results_lost"
+_JOB_ENDED = ("job_failed", "job_cancelled", ORIGINAL_LOST, RESULTS_LOST)
+# The server's code (a job item's error_type) for an original that is not in its storage any more.
+_SERVER_MISSING_OBJECT = "missing_object"
 
 
 def first_missing_stage(record: ItemRecord) -> Stage:
     """Where a retry starts: the first stage whose result is gone. Finished work is never redone."""
     if record.job_id and record.error_type not in _JOB_ENDED:
         return Stage.PROCESSING  # the job's results are on the server; polling again is cheap
+    return _before_the_job(record)
+
+
+def _before_the_job(record: ItemRecord) -> Stage:
+    """Where an item whose job (and upload) are of no more use starts again: the kept compressed copy goes
+    up again; only without one is the source compressed again."""
     if record.compressed_path and Path(record.compressed_path).exists():
         return Stage.UPLOADING
     return Stage.COMPRESSING
+
+
+def original_lost_message(name: str) -> str:
+    return f"The server no longer has the uploaded copy of {name} (it was lost or cleaned up). Retry sends it again."
 
 
 def cancelled_changes(record: ItemRecord) -> dict[str, Any]:
@@ -311,7 +337,16 @@ class ProcessStage:
             raise ItemCancelled() from None
         except TransferPaused:
             raise ItemPaused() from None
-        except (JobPollError, JobWaitTimeout, BackendError) as exc:
+        except JobPollError as exc:
+            if _job_gone(exc):
+                # The server says this job does not exist (its database was reset, or it was removed): a new
+                # upload and a new job, from the compressed copy kept for this.
+                log.info("%s: job %s is no longer on the server; sending the file again", name, record.job_id)
+                raise StageRedo(
+                    _before_the_job(record), f"{name}: the server no longer knows its job", job_id=None, upload_id=None
+                ) from exc
+            raise StageFailed("job_unavailable", f"{name}: could not follow the processing job: {exc}") from exc
+        except BackendError as exc:
             raise StageFailed("job_unavailable", f"{name}: could not follow the processing job: {exc}") from exc
         status = doc.get("status")
         if status in ("completed", "partial"):
@@ -319,6 +354,8 @@ class ProcessStage:
         reason = doc.get("error") or _first_item_error(doc) or "no reason given"
         if status == "cancelled":
             raise StageFailed("job_cancelled", f"{name}: the processing job was cancelled on the server.")
+        if _SERVER_MISSING_OBJECT in _item_error_types(doc):
+            raise StageFailed(ORIGINAL_LOST, original_lost_message(name))
         raise StageFailed("job_failed", f"{name}: processing failed: {reason}")
 
     def cancel_job(self, record: ItemRecord) -> None:
@@ -337,6 +374,16 @@ def _job_progress(poller: JobPoller) -> StageProgress:
     return StageProgress(fraction=max(0.0, min(1.0, (latest.progress or 0) / 100.0)))
 
 
+def _job_gone(exc: JobPollError) -> bool:
+    """The poll stopped because the server answered 404 for the job (JobPoller keeps the answer as the cause)."""
+    cause = exc.__cause__
+    return isinstance(cause, BackendError) and cause.status == 404
+
+
+def _item_error_types(doc: dict[str, Any]) -> set[str]:
+    return {str(item["error_type"]) for item in doc.get("items") or [] if item.get("error_type")}
+
+
 def _first_item_error(doc: dict[str, Any]) -> str | None:
     for item in doc.get("items") or []:
         if item.get("error"):
@@ -347,9 +394,10 @@ def _first_item_error(doc: dict[str, Any]) -> str | None:
 class DownloadStage:
     """Fetch the results ZIP (resumable, verified), then unpack it safely into the output folder."""
 
-    def __init__(self, client: BackendClient, work_dir: Path) -> None:
+    def __init__(self, client: BackendClient, work_dir: Path, throttle: Throttle | None = None) -> None:
         self.client = client
         self.zip_dir = work_dir / "results"
+        self.throttle = throttle  # a download rate limit (`reeldrop run --limit-rate`); None: as fast as it goes
 
     def zip_path(self, record: ItemRecord) -> Path:
         return self.zip_dir / f"{record.item_id}.zip"
@@ -359,19 +407,26 @@ class DownloadStage:
         self.zip_dir.mkdir(parents=True, exist_ok=True)
         job_id = record.job_id or ""
         downloader = ResultsDownloader(
-            lambda: self.client.results_url(job_id), self.zip_path(record), control=live.control
+            lambda: self.client.results_url(job_id), self.zip_path(record), control=live.control, throttle=self.throttle
         )
         live.set_progress_source(lambda: _download_progress(downloader))
         try:
             downloaded = downloader.run()
-            target = _free_folder(Path(record.output_dir), Path(record.source).stem)
-            extract_results(downloaded.path, target, control=live.control)
+            parent, stem = Path(record.output_dir), Path(record.source).stem
+            # A run that was killed after publishing the folder but before journaling Done extracted these
+            # very results already: they are not unpacked a second time beside themselves ("clip (2)").
+            target = already_extracted(downloaded.path, _taken_folders(parent, stem))
+            if target is None:
+                target = _free_folder(parent, stem)
+                extract_results(downloaded.path, target, control=live.control)
+            else:
+                log.info("%s: the results were already extracted into %s", name, target)
         except TransferCancelled:
             raise ItemCancelled() from None
         except TransferPaused:
             raise ItemPaused() from None
         except (ResultsDownloadError, ZipExtractError, BackendError, OSError) as exc:
-            raise StageFailed("results_failed", f"{name}: the results could not be fetched: {exc}") from exc
+            raise _results_failure(name, exc) from exc
         self.zip_path(record).unlink(missing_ok=True)
         return {"zip_path": None, "results_dir": str(target)}
 
@@ -380,11 +435,31 @@ class DownloadStage:
             leftover.unlink(missing_ok=True)
 
 
+def _results_failure(name: str, exc: BaseException) -> StageFailed:
+    for cause in (exc, exc.__cause__):
+        if isinstance(cause, BackendError) and cause.code == "results_missing":  # the job's ZIP is gone
+            return StageFailed(
+                RESULTS_LOST,
+                f"The server no longer has the results of {name} (they were lost or cleaned up). Retry sends it again.",
+            )
+    return StageFailed("results_failed", f"{name}: the results could not be fetched: {exc}")
+
+
 def _download_progress(downloader: ResultsDownloader) -> StageProgress:
     progress = downloader.progress()
     if progress is None:
         return StageProgress()
     return StageProgress(fraction=progress.fraction, rate=progress.rate, eta=progress.eta)
+
+
+def _taken_folders(parent: Path, stem: str) -> list[Path]:
+    """`parent/stem`, `parent/stem (2)`… as far as they exist and hold something: where earlier results are."""
+    found, candidate, number = [], parent / stem, 2
+    while candidate.exists() and any(candidate.iterdir()):
+        found.append(candidate)
+        candidate = parent / f"{stem} ({number})"
+        number += 1
+    return found
 
 
 def _free_folder(parent: Path, stem: str) -> Path:
@@ -437,6 +512,8 @@ class UploadStage:
         try:
             job = self.client.create_job(result.upload_id, self.job_options)
         except BackendError as exc:
+            if exc.status == 404:  # the upload record is gone (the server's database was reset or cleaned)
+                raise StageFailed(ORIGINAL_LOST, original_lost_message(name)) from exc
             raise StageFailed("job_refused", f"{name}: the server did not start processing: {exc}") from exc
         return {"upload_id": result.upload_id, "job_id": job["job_id"]}
 
@@ -497,6 +574,7 @@ class StageRunner:
         allow_hardware: bool = True,
         job_options: dict[str, Any] | None = None,
         upload_while_compressing: bool = True,
+        download_limit: float | None = None,
     ) -> None:
         self.client = client
         self.engine = engine
@@ -504,7 +582,7 @@ class StageRunner:
         self.compress = CompressStage(work_dir, allow_hardware, self.streams if upload_while_compressing else None)
         self.upload = UploadStage(engine, client, job_options or {}, self.streams)
         self.process = ProcessStage(client)
-        self.download = DownloadStage(client, work_dir)
+        self.download = DownloadStage(client, work_dir, Throttle(download_limit) if download_limit else None)
 
     def run(self, stage: Stage, record: ItemRecord, live: LiveItem) -> dict[str, Any]:
         steps: dict[Stage, CompressStage | UploadStage | ProcessStage | DownloadStage] = {

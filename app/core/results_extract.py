@@ -12,13 +12,14 @@ ZIP64 (over 4 GiB, or over 65,535 entries) is read by zipfile transparently; not
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import shutil
 import uuid
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -46,11 +47,14 @@ __all__ = [
     "UnsafeEntryTypeError",
     "ZipExtractError",
     "ZipLimitError",
+    "already_extracted",
     "check_zip",
     "extract_results",
 ]
 
 COPY_BLOCK = 1024 * 1024
+MANIFEST = "manifest.json"
+MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +181,45 @@ def _publish(staging: Path, target: Path) -> None:
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def already_extracted(zip_path: Path | str, folders: Iterable[Path]) -> Path | None:
+    """The folder among ``folders`` that already holds this ZIP's results, or None.
+
+    Extraction publishes a folder with one rename once every entry is written, so a folder whose
+    ``manifest.json`` is byte for byte the ZIP's (it names the job and every entry's SHA-256) is a complete
+    earlier extraction of this very ZIP: say, by a run killed before it could record that it was done.
+    Every file the manifest lists must be there with its size too. A ZIP without a manifest matches nothing."""
+    try:
+        with zipfile.ZipFile(zip_path) as archive:
+            info = archive.getinfo(MANIFEST)
+            if info.file_size > MAX_MANIFEST_BYTES:
+                return None
+            wanted = archive.read(info)
+    except (KeyError, OSError, zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError):
+        return None
+    try:
+        entries = json.loads(wanted).get("entries") or []
+    except (ValueError, AttributeError):
+        return None
+    for folder in folders:
+        try:
+            if (folder / MANIFEST).read_bytes() != wanted:
+                continue
+        except OSError:
+            continue
+        if all(_holds(folder, entry) for entry in entries):
+            return folder
+    return None
+
+
+def _holds(folder: Path, entry: object) -> bool:
+    if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+        return False
+    try:
+        return (folder / entry["name"]).stat().st_size == int(entry.get("size", -1))
+    except (OSError, ValueError, TypeError):
+        return False
 
 
 def extract_results(

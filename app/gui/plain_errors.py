@@ -52,6 +52,9 @@ _SHORT_REASONS = {
     "job_refused": ("server refused", "Retry in a moment; sign in again if the server asks."),
     "job_failed": ("processing failed", "The server could not process this video; Retry, or try another preset."),
     "job_cancelled": ("cancelled on server", "Retry to process it again."),
+    # The server lost (or cleaned up) the uploaded copy, or the results: nothing is wrong with the video.
+    "original_lost": ("server lost the upload", "Retry uploads the file again and starts a new processing job."),
+    "results_lost": ("server lost the results", "Retry uploads the file again and processes it anew."),
     "job_unavailable": ("server unreachable", "Check your internet connection; Retry continues where it stopped."),
     "results_failed": ("download failed", "Retry continues the download where it stopped."),
 }

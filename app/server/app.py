@@ -12,32 +12,27 @@ from app import __version__
 
 from .config import ServerConfig
 from .db import Database
-from .embedded_s3 import EMBEDDED_ACCESS_KEY, EMBEDDED_SECRET_KEY, EmbeddedS3
 from .errors import install_error_handlers
-from .routes import auth, internal, jobs, ops, results, upload_extras, uploads
+from .routes import auth, internal, jobs, ops, results, space, storage, upload_extras, uploads
 from .services import JobQueue, Services
-from .storage import ObjectStore
+from .storage import ObjectStore, S3Store
 
 log = logging.getLogger(__name__)
 
 
 def build_services(config: ServerConfig) -> Services:
-    """Connect to (or start) the store and the database. Called once per process, never at import."""
+    """Connect to the store and the database. Called once per process, never at import."""
     config.data_dir.mkdir(parents=True, exist_ok=True)
     closers = []
-    if config.embedded_s3:
-        embedded = EmbeddedS3().start()
-        closers.append(embedded.stop)
-        store = ObjectStore(
-            config.bucket,
-            endpoint_url=embedded.endpoint_url,
-            region=config.region,
-            access_key_id=EMBEDDED_ACCESS_KEY,
-            secret_access_key=EMBEDDED_SECRET_KEY,
-        )
-        log.info("object store: embedded S3 (moto) at %s, bucket %s", embedded.endpoint_url, config.bucket)
+    store: ObjectStore
+    if config.storage_dir is not None:
+        from .file_store import FileStore
+        from .url_signing import UrlSigner
+
+        secret = config.storage_secret.encode("utf-8") if config.storage_secret else None
+        store = FileStore(config.storage_dir, UrlSigner(secret), base_url=config.public_url, bucket=config.bucket)
     else:
-        store = ObjectStore(
+        store = S3Store(
             config.bucket,
             endpoint_url=config.s3_endpoint_url,
             region=config.region,
@@ -76,6 +71,14 @@ def _describe_db(url: str) -> str:
     return url.split("://", 1)[0] + " (credentials hidden)"
 
 
+def set_public_url(services: Services, url: str) -> None:
+    """Where this server listens, once it does: the FileStore's URLs point there unless a public URL was set."""
+    from .file_store import FileStore
+
+    if isinstance(services.store, FileStore) and not services.config.public_url:
+        services.store.base_url = url.rstrip("/")
+
+
 def close_services(services: Services) -> None:
     for close in reversed(services.closers):
         try:
@@ -88,15 +91,17 @@ def create_app(services: Services) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         from .cleanup import TempSweeper
+        from .retention import RetentionSweeper
         from .worker.queue import HueyJobQueue
         from .worker.settings import WorkerSettings
         from .worker.takeover import StaleJobSweeper
 
         if services.config.run_worker and not services.config.external_workers:
             services.queue.start()
-        sweepers: list[TempSweeper | StaleJobSweeper] = [
-            TempSweeper(services, WorkerSettings.from_config(services.config).sweep_interval_s)
-        ]
+        interval_s = WorkerSettings.from_config(services.config).sweep_interval_s
+        sweepers: list[TempSweeper | StaleJobSweeper | RetentionSweeper] = [TempSweeper(services, interval_s)]
+        if services.config.results_retention_days > 0:
+            sweepers.append(RetentionSweeper(services, services.config.results_retention_days, interval_s))
         if isinstance(services.queue, HueyJobQueue):  # also without a worker here: the workers may be elsewhere
             sweepers.append(services.queue.stale_job_sweeper())
         for sweeper in sweepers:
@@ -116,6 +121,6 @@ def create_app(services: Services) -> FastAPI:
     )
     app.state.services = services
     install_error_handlers(app)
-    for module in (ops, auth, upload_extras, uploads, jobs, results, internal):
+    for module in (ops, auth, upload_extras, uploads, jobs, results, internal, space, storage):
         app.include_router(module.router)
     return app

@@ -66,7 +66,10 @@ def sweep_temp(svc: Services, session: Session, cutoff: datetime) -> dict[str, A
         for upload in uploads:
             if upload.status == "pending":
                 upload.status = "aborted"
-    log.info(
+    debris = _sweep_store_debris(svc)
+    # A sweep that found nothing is said only at DEBUG: the built-in server sweeps at every launch.
+    log.log(
+        logging.INFO if deleted or aborted or kept or debris else logging.DEBUG,
         "temp sweep: %d objects (%d bytes) deleted, %d multipart uploads aborted, %d kept for unfinished jobs",
         deleted,
         deleted_bytes,
@@ -78,7 +81,17 @@ def sweep_temp(svc: Services, session: Session, cutoff: datetime) -> dict[str, A
         "deleted_bytes": deleted_bytes,
         "aborted_multipart_uploads": aborted,
         "kept_in_use": kept,
+        "removed_partial_writes": debris,
     }
+
+
+def _sweep_store_debris(svc: Services) -> int:
+    """A FileStore's temp files left by writes that a crash interrupted (S3 cleans up after itself)."""
+    from .file_store import TMP_DEBRIS_AGE_S, FileStore
+
+    if not isinstance(svc.store, FileStore):
+        return 0
+    return svc.store.sweep_tmp(TMP_DEBRIS_AGE_S)
 
 
 def delete_source_if_done(svc: Services, job_id: str) -> bool:

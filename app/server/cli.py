@@ -16,7 +16,14 @@ log = logging.getLogger("app.server")
 
 
 def _config(args: argparse.Namespace) -> ServerConfig:
-    return load_config(data_dir=Path(args.data_dir) if args.data_dir else None)
+    import os
+
+    env = dict(os.environ)
+    if getattr(args, "storage", None):
+        env["REELDROP_STORAGE_DIR"] = args.storage
+    if getattr(args, "public_url", None):
+        env["REELDROP_PUBLIC_URL"] = args.public_url
+    return load_config(env, data_dir=Path(args.data_dir) if args.data_dir else None)
 
 
 def _setup_logging(level: str) -> None:
@@ -35,7 +42,7 @@ def _setup_logging(level: str) -> None:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from .app import build_services, close_services, create_app
+    from .app import build_services, close_services, create_app, set_public_url
 
     config = _config(args)
     if args.external_workers:
@@ -44,6 +51,9 @@ def serve(args: argparse.Namespace) -> int:
     try:
         app = create_app(services)
         url = f"http://{args.host}:{args.port}"
+        set_public_url(services, url)
+        if config.storage_dir is not None and args.host in ("0.0.0.0", "::") and not config.public_url:
+            log.warning("objects are served from %s: set --public-url to the address clients reach", url)
         print(f"ReelDrop server {__version__} serving on {url}  (API docs: {url}/docs)", flush=True)
         uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=args.access_log)
     finally:
@@ -58,10 +68,11 @@ def worker(args: argparse.Namespace) -> int:
     from .worker.queue import HueyJobQueue, describe_queue
 
     config = _config(args)
-    if config.embedded_s3:
+    if config.storage_dir is not None and not args.storage and not config.storage_dir.is_dir():
         print(
-            "error: a standalone worker needs the server's object store: set S3_ENDPOINT_URL, S3_BUCKET_NAME, "
-            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (the embedded S3 lives inside the server process)",
+            f"error: a standalone worker needs the server's object store: no storage folder at {config.storage_dir}."
+            " Give the server's --storage DIR (on this machine), or S3_ENDPOINT_URL, S3_BUCKET_NAME,"
+            " AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
             file=sys.stderr,
         )
         return 2
@@ -121,6 +132,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="reeldrop-server", description="The ReelDrop reference backend.")
     parser.add_argument("--version", action="version", version=f"reeldrop-server {__version__}")
     parser.add_argument("--data-dir", help="where the SQLite database and work files live")
+    parser.add_argument(
+        "--storage",
+        metavar="DIR",
+        help="keep the objects in this folder (default without S3 settings: <data dir>/storage); URLs are signed"
+        " by this server",
+    )
+    parser.add_argument("--public-url", help="the address clients reach this server at (for --storage URLs)")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     sub = parser.add_subparsers(dest="command")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 MIB = 1024 * 1024
 GIB = 1024 * MIB
 
-# S3 settings whose presence means "use that store" rather than the embedded one.
+# S3 settings whose presence means "use that store" rather than a folder (the FileStore).
 _S3_SETTING_NAMES = ("S3_ENDPOINT_URL", "S3_BUCKET_NAME", "AWS_ACCESS_KEY_ID")
 
 
@@ -36,7 +36,12 @@ class ServerConfig:
     region: str = "us-east-1"
     access_key_id: str | None = None
     secret_access_key: str | None = None
-    embedded_s3: bool = True
+    storage_dir: Path | None = None
+    """The FileStore's folder; None when the objects live in S3. "This computer": <data dir>/storage."""
+    storage_secret: str = ""
+    """Signs the FileStore's URLs; empty = a random key per process (a restart invalidates old URLs)."""
+    public_url: str = ""
+    """Where clients reach this server, for the FileStore's URLs; empty = the address it listens on."""
     temp_prefix: str = "temp/"
     videos_prefix: str = "videos/"
     processed_prefix: str = "processed/"
@@ -44,6 +49,8 @@ class ServerConfig:
     presigned_expiry: int = 3600
     multipart_threshold: int = 100 * MIB
     cleanup_temp_hours: int = 24
+    results_retention_days: int = 0
+    """A finished job's results, outputs and original are removed this many days later; 0 keeps them."""
     max_file_size: int = 50 * GIB
     default_quota_bytes: int = 200 * GIB
     token_ttl_seconds: int = 30 * 24 * 3600
@@ -58,6 +65,10 @@ class ServerConfig:
     def sqlite_path(self) -> Path:
         return self.data_dir / "reeldrop-server.sqlite3"
 
+    @property
+    def file_storage(self) -> bool:
+        return self.storage_dir is not None
+
     def with_overrides(self, **changes: object) -> ServerConfig:
         return replace(self, **changes)  # type: ignore[arg-type]
 
@@ -71,7 +82,14 @@ def default_data_dir() -> Path:
 def load_config(env: dict[str, str] | None = None, data_dir: Path | None = None) -> ServerConfig:
     env = dict(os.environ if env is None else env)
     data_dir = Path(data_dir or env.get("REELDROP_SERVER_DATA") or default_data_dir())
-    embedded = not any(env.get(name) for name in _S3_SETTING_NAMES)
+    uses_s3 = any(env.get(name) for name in _S3_SETTING_NAMES)
+    storage_dir: Path | None = None
+    if env.get("REELDROP_STORAGE_DIR"):
+        if uses_s3:
+            raise ValueError("REELDROP_STORAGE_DIR (--storage) and the S3 settings exclude each other: choose one")
+        storage_dir = Path(env["REELDROP_STORAGE_DIR"]).expanduser()
+    elif not uses_s3:
+        storage_dir = data_dir / "storage"
     # Lifetimes of presigned URLs: S3 refuses more than 7 days.
     expiry = min(_env_int(env, "S3_PRESIGNED_URL_EXPIRY", 3600), 7 * 24 * 3600)
     if expiry <= 0:
@@ -87,7 +105,9 @@ def load_config(env: dict[str, str] | None = None, data_dir: Path | None = None)
         region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
         access_key_id=env.get("AWS_ACCESS_KEY_ID") or None,
         secret_access_key=env.get("AWS_SECRET_ACCESS_KEY") or None,
-        embedded_s3=embedded,
+        storage_dir=storage_dir,
+        storage_secret=env.get("REELDROP_STORAGE_SECRET", ""),
+        public_url=(env.get("REELDROP_PUBLIC_URL") or "").rstrip("/"),
         temp_prefix=_prefix(env, "S3_TEMP_PREFIX", "temp/"),
         videos_prefix=_prefix(env, "S3_VIDEOS_PREFIX", "videos/"),
         processed_prefix=_prefix(env, "S3_PROCESSED_PREFIX", "processed/"),
@@ -95,6 +115,7 @@ def load_config(env: dict[str, str] | None = None, data_dir: Path | None = None)
         presigned_expiry=expiry,
         multipart_threshold=threshold,
         cleanup_temp_hours=_env_int(env, "S3_CLEANUP_TEMP_HOURS", 24),
+        results_retention_days=max(0, _env_int(env, "REELDROP_RESULTS_RETENTION_DAYS", 0)),
         max_file_size=_env_int(env, "MAX_FILE_SIZE", 50 * GIB),
         default_quota_bytes=_env_int(env, "REELDROP_DEFAULT_QUOTA", 200 * GIB),
         token_ttl_seconds=_env_int(env, "REELDROP_TOKEN_TTL", 30 * 24 * 3600),

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
-from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 from zipstream import ZIP_DEFLATED, ZIP_STORED, ZipStream
@@ -30,9 +29,7 @@ from .worker.s3_streams import FetchSpec, HashingReader, Prefetcher, SourceReadE
 
 log = logging.getLogger(__name__)
 
-MIB = 1024 * 1024
 _TEXT_SUFFIXES = (".json", ".txt")
-_UPLOAD_CONFIG = TransferConfig(multipart_threshold=8 * MIB, multipart_chunksize=8 * MIB, max_concurrency=4)
 
 
 @dataclass(frozen=True)
@@ -206,9 +203,7 @@ def build_results_zip(svc: Services, job_id: str, status: str) -> ZipResult:
     specs = [FetchSpec(e.key, e.size) for e in entries if e.key is not None]
     with Prefetcher(svc.store, specs) as prefetch:
         reader = HashingReader(_zip_stream(snap, status, entries, prefetch))
-        svc.store.client.upload_fileobj(
-            reader, svc.store.bucket, key, ExtraArgs={"ContentType": "application/zip"}, Config=_UPLOAD_CONFIG
-        )
+        svc.store.put_stream(key, reader, "application/zip")
     head = svc.store.head(key)
     if head is None or head.size != reader.size:
         raise SourceReadError(f"{key}: stored {head.size if head else 'nothing'}, wrote {reader.size} bytes")

@@ -1,15 +1,20 @@
-"""The object store: every S3 call the server makes goes through here (boto3; AWS, MinIO, moto...)."""
+"""The object store: every storage call the server makes goes through one ``ObjectStore``.
+
+Two stores implement it: ``S3Store`` (boto3; AWS, MinIO, any S3-compatible service) and ``FileStore``
+(file_store.py: a folder on this machine, for "This computer" and single-box servers). Both speak S3's
+error vocabulary: a failed call raises botocore's ``ClientError`` with S3's code (NoSuchKey, NoSuchUpload,
+InvalidPart...), so the routes and the worker handle one set of errors whatever the store.
+"""
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 log = logging.getLogger(__name__)
@@ -36,7 +41,83 @@ def is_missing(exc: ClientError) -> bool:
     return code in ("404", "NoSuchKey", "NotFound", "NoSuchUpload")
 
 
-class ObjectStore:
+MIB = 1024 * 1024
+BinaryStream = IO[bytes] | io.RawIOBase  # what put_stream reads: a file, or a generator wrapped as one
+
+
+class ObjectBody(Protocol):
+    """An object's bytes being read (botocore's StreamingBody, or a file of the FileStore)."""
+
+    def read(self, amt: int | None = None) -> bytes: ...
+
+    def iter_chunks(self, chunk_size: int = ...) -> Iterator[bytes]: ...
+
+    def close(self) -> None: ...
+
+
+class ObjectStore(Protocol):
+    """What the server needs of a store. Presigned URLs are answered by the store itself (S3), or by this
+    server's /storage routes (FileStore): either way the client gets URL + method + headers/fields."""
+
+    bucket: str
+
+    def ensure_bucket(self) -> None: ...
+
+    def ping(self) -> None: ...
+
+    def presigned_post(
+        self, key: str, content_type: str, max_size: int, expires_in: int, metadata: dict[str, str]
+    ) -> dict[str, Any]: ...
+
+    def presigned_part_url(
+        self,
+        key: str,
+        upload_id: str,
+        part_number: int,
+        expires_in: int,
+        content_md5: str | None = None,
+        checksum_crc32c: str | None = None,
+        max_size: int | None = None,
+    ) -> str: ...
+
+    def presigned_get_url(self, key: str, expires_in: int, download_name: str | None = None) -> str: ...
+
+    def create_multipart(
+        self, key: str, content_type: str, metadata: dict[str, str], checksum_algorithm: str | None = None
+    ) -> str: ...
+
+    def list_parts(self, key: str, upload_id: str, page_size: int = 1000) -> list[StoredPart]: ...
+
+    def complete_multipart(
+        self, key: str, upload_id: str, parts: list[tuple[int, str]], crc32c: dict[int, str] | None = None
+    ) -> None: ...
+
+    def abort_multipart(self, key: str, upload_id: str) -> None: ...
+
+    def list_multipart_uploads(self, prefix: str = "") -> Iterator[dict[str, Any]]:
+        """Dicts with Key, UploadId and Initiated (an aware datetime), as S3's ListMultipartUploads."""
+        ...
+
+    def head(self, key: str) -> ObjectHead | None: ...
+
+    def delete(self, key: str) -> None: ...
+
+    def copy(self, source_key: str, dest_key: str) -> None: ...
+
+    def put_stream(self, key: str, stream: BinaryStream, content_type: str) -> None: ...
+
+    def put_bytes(self, key: str, data: bytes, content_type: str) -> None: ...
+
+    def open_stream(self, key: str, byte_range: str | None = None) -> dict[str, Any]:
+        """{"Body": ObjectBody, "ContentLength": int, ...} as S3's GetObject; byte_range as ``bytes=a-b``."""
+        ...
+
+    def list_objects(self, prefix: str) -> Iterator[dict[str, Any]]:
+        """Dicts with Key, Size and LastModified (an aware datetime), as S3's ListObjectsV2."""
+        ...
+
+
+class S3Store:
     def __init__(
         self,
         bucket: str,
@@ -46,8 +127,17 @@ class ObjectStore:
         access_key_id: str | None,
         secret_access_key: str | None,
     ) -> None:
+        # boto3 is imported here, not at the top: it costs ~0.1 s, and "This computer" starts without S3.
+        import boto3
+        from boto3.s3.transfer import TransferConfig
+        from botocore.config import Config
+
         self.bucket = bucket
         self.endpoint_url = endpoint_url
+        # Streams of unknown length (results ZIPs, small uploads through the API): 8 MiB parts, 4 at a time.
+        self._stream_upload = TransferConfig(
+            multipart_threshold=8 * MIB, multipart_chunksize=8 * MIB, max_concurrency=4
+        )
         config = Config(
             signature_version="s3v4",
             # Path-style keeps presigned URLs valid on custom endpoints (moto, MinIO) without DNS tricks.
@@ -97,6 +187,7 @@ class ObjectStore:
         expires_in: int,
         content_md5: str | None = None,
         checksum_crc32c: str | None = None,
+        max_size: int | None = None,  # S3 bounds a part by the upload's checks at complete, not by its URL
     ) -> str:
         params: dict[str, Any] = {
             "Bucket": self.bucket,
@@ -191,8 +282,10 @@ class ObjectStore:
         # managed copy: multipart server-side copy above 5 GB
         self.client.copy({"Bucket": self.bucket, "Key": source_key}, self.bucket, dest_key)
 
-    def put_stream(self, key: str, stream: IO[bytes], content_type: str) -> None:
-        self.client.upload_fileobj(stream, self.bucket, key, ExtraArgs={"ContentType": content_type})
+    def put_stream(self, key: str, stream: BinaryStream, content_type: str) -> None:
+        self.client.upload_fileobj(
+            stream, self.bucket, key, ExtraArgs={"ContentType": content_type}, Config=self._stream_upload
+        )
 
     def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
         self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)

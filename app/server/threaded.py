@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from dataclasses import dataclass
 
 import uvicorn
 
-from .app import create_app
-from .embedded_s3 import free_port
+from .app import create_app, set_public_url
 from .services import Services
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -24,9 +30,10 @@ class ThreadedServer:
         self.thread.join(timeout=timeout)
 
 
-def serve_in_thread(services: Services, name: str, timeout: float = 30.0) -> ThreadedServer:
-    """uvicorn on a free 127.0.0.1 port in a daemon thread; returns once it accepts connections."""
-    port = free_port()
+def serve_in_thread(services: Services, name: str, timeout: float = 30.0, port: int | None = None) -> ThreadedServer:
+    """uvicorn on 127.0.0.1 (``port``, or a free one) in a daemon thread; returns once it accepts connections."""
+    port = port or free_port()
+    set_public_url(services, f"http://127.0.0.1:{port}")
     server = uvicorn.Server(
         uvicorn.Config(create_app(services), host="127.0.0.1", port=port, log_level="warning", access_log=False)
     )

@@ -93,6 +93,10 @@ def verify_object(store: ObjectStore, upload: Upload, *, size: int | None = None
     if head.size != wanted:
         said = "the client reported" if upload.streaming else "were declared"
         raise fail_upload(store, upload, "size_mismatch", f"S3 holds {head.size} bytes but {wanted} {said}.")
+    owner = head.metadata.get("upload-id")
+    if owner is not None and owner != upload.id:
+        # Its URL or policy was for this key, yet the object names another upload: it is not this one's bytes.
+        raise fail_upload(store, upload, "object_mismatch", "The stored object belongs to another upload.")
     stored_type = head.content_type.split(";")[0].strip().lower()
     if stored_type and stored_type != upload.content_type:
         raise fail_upload(

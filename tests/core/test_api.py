@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.core.api import AuthRequired, BackendClient, BackendError, BackendUnavailable
-from app.server.embedded_s3 import free_port
+from app.server.threaded import free_port
 from tests.support.servers import RunningServer, User
 
 

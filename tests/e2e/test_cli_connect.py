@@ -67,7 +67,7 @@ def test_the_built_in_server_ends_with_the_process_that_started_it(tmp_path: Pat
         "import os, pathlib, signal, sys\n"
         "from app.local_backend import start_local_backend\n"
         "backend = start_local_backend(pathlib.Path(sys.argv[1]))\n"
-        "print(backend._process.pid, flush=True)\n"
+        "print(backend.pid, flush=True)\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n"
     )
     done = subprocess.run([sys.executable, "-c", starter, str(tmp_path)], capture_output=True, text=True, timeout=120)

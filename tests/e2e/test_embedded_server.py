@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from app.server.embedded_s3 import free_port
+from app.server.threaded import free_port
 from tests.support.files import make_clip
 
 SERVER = [sys.executable, "-m", "app.server.cli"]
@@ -124,15 +124,19 @@ def test_zero_configuration_server_takes_a_curl_upload(embedded: tuple[str, Path
             break
         time.sleep(0.3)
     assert doc["status"] in ("completed", "partial"), doc
-    # the embedded defaults: SQLite under the user data dir, moto S3, and the log says so
+    # the defaults: SQLite and the objects' folder under the user data dir, and the log says so
     log = log_path.read_text()
-    assert "embedded S3" in log
+    assert "object store: folder" in log
     assert list(home.rglob("reeldrop-server.sqlite3")), "the database lives under the user data dir"
+    zips = [p for p in home.rglob("objects/results/*") if p.is_file()]
+    assert len(zips) == 1 and zips[0].stat().st_size > 0, "the results ZIP is a file in the data dir"
     # nothing secret reached the log, even at debug level with the access log on
     for secret in (
         "X-Amz-Signature",
         "X-Amz-Credential",
         "x-amz-signature",
+        "X-RD-Signature",
+        presigned["upload_fields"]["x-rd-signature"],
         token,
         presigned["upload_fields"]["policy"],
     ):

@@ -58,7 +58,7 @@ def test_a_streaming_upload_completes_with_fewer_parts_and_its_real_size(user: U
     assert done.json()["size"] == size and done.json()["status"] == "uploaded"
     record = user.call("GET", f"/api/upload/{data['upload_id']}").json()
     assert record["part_count"] == 3 and record["size"] == size and record["declared_size"] == 40 * MIB
-    stored = server.services.store.client.get_object(Bucket=server.services.store.bucket, Key=data["s3_key"])
+    stored = server.services.store.open_stream(data["s3_key"])
     assert hashlib.sha256(stored["Body"].read()).digest() == hashlib.sha256(b"".join(blobs)).digest()
 
 

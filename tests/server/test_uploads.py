@@ -6,29 +6,18 @@ import base64
 import hashlib
 from pathlib import Path
 
-import boto3
 import pytest
 import requests
 
 from app.server.db import Upload
 from tests.support.files import random_file, sha256_of
-from tests.support.servers import TEST_ACCESS_KEY, TEST_SECRET_KEY, RunningServer, User
+from tests.support.servers import RunningServer, User
 
 MIB = 1024 * 1024
 
 
-def s3_client(server: RunningServer):
-    return boto3.client(
-        "s3",
-        endpoint_url=server.s3_endpoint,
-        aws_access_key_id=TEST_ACCESS_KEY,
-        aws_secret_access_key=TEST_SECRET_KEY,
-        region_name="us-east-1",
-    )
-
-
 def object_sha256(server: RunningServer, key: str) -> str:
-    body = s3_client(server).get_object(Bucket=server.services.store.bucket, Key=key)["Body"]
+    body = server.services.store.open_stream(key)["Body"]  # S3 or the folder store, whichever serves
     digest = hashlib.sha256()
     for block in body.iter_chunks(MIB):
         digest.update(block)

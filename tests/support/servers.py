@@ -14,9 +14,9 @@ import requests
 from app.server.app import build_services, close_services
 from app.server.auth import create_user
 from app.server.config import load_config
-from app.server.embedded_s3 import EmbeddedS3
 from app.server.services import Services
 from app.server.threaded import serve_in_thread
+from tests.support.moto_server import MotoS3
 
 TEST_ACCESS_KEY = "testing-access-key"
 TEST_SECRET_KEY = "testing-secret-key"
@@ -25,7 +25,7 @@ TEST_SECRET_KEY = "testing-secret-key"
 @contextmanager
 def moto_s3_server() -> Iterator[str]:
     """moto's S3 server in a thread, reached over HTTP like any S3 endpoint. Yields its URL."""
-    s3 = EmbeddedS3().start()
+    s3 = MotoS3().start()
     try:
         yield s3.endpoint_url
     finally:
@@ -69,6 +69,20 @@ class User:
     def call(self, method: str, path: str, **kw: Any) -> requests.Response:
         headers = {**self.headers, **kw.pop("headers", {})}
         return requests.request(method, f"{self.base_url}{path}", headers=headers, timeout=30, **kw)
+
+
+@contextmanager
+def folder_store_server(data_dir: Path, env: dict[str, str] | None = None, **overrides: Any) -> Iterator[RunningServer]:
+    """The ReelDrop backend on its own folder store (no S3 at all), as "This computer" and `--storage DIR` run it."""
+    base_env = {"WORKER_SECRET": "test-worker-secret", **(env or {})}
+    config = load_config(base_env, data_dir=data_dir).with_overrides(**overrides)
+    services = build_services(config)
+    served = serve_in_thread(services, "reeldrop-test-folder-server", timeout=20)
+    try:
+        yield RunningServer(served.url, services, "")
+    finally:
+        served.stop()
+        close_services(services)
 
 
 @contextmanager

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterator
 from datetime import UTC
 from email.utils import format_datetime
@@ -14,8 +13,10 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from sqlalchemy.orm import Session
 
 from .. import jobs_service as jobs
+from ..byte_ranges import Unsatisfiable, parse_byte_range
 from ..db import Job, User
 from ..errors import ApiError
+from ..retention import files_removed
 from ..services import Services, current_user, db_session, services
 from ..storage import ObjectHead
 
@@ -23,13 +24,18 @@ log = logging.getLogger(__name__)
 router = APIRouter(tags=["results"])
 
 CHUNK = 1024 * 1024
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
 def _ready_job(session: Session, user: User, job_id: str) -> Job:
     job = jobs.owned_job(session, user, job_id)
     if job.status in ("pending", "processing"):
         raise ApiError(409, "results_not_ready", f"The job is {job.status}; its results are not ready yet.")
+    if files_removed(job):
+        raise ApiError(
+            410,
+            "results_removed",
+            "The results of this job were removed to free space (Free space, or the results-retention setting).",
+        )
     if not job.result_sha256 or not job.result_key:
         raise ApiError(409, "no_results", f"The job ended {job.status} and produced no results ZIP.")
     return job
@@ -45,36 +51,6 @@ def _stored(svc: Services, job: Job) -> ObjectHead:
 
 def _download_name(job: Job) -> str:
     return f"reeldrop-results-{job.id}.zip"
-
-
-def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
-    """One ``bytes=a-b`` range as (first, last); None = the whole file. Several ranges: the whole file."""
-    if not header:
-        return None
-    match = _RANGE.match(header.strip())
-    if match is None:
-        return None
-    first, last = match.groups()
-    if not first and not last:
-        return None
-    if not first:  # the last N bytes
-        n = int(last)
-        if n == 0:
-            raise _unsatisfiable(size)
-        return max(0, size - n), size - 1
-    start = int(first)
-    end = min(int(last), size - 1) if last else size - 1
-    if start >= size or end < start:
-        raise _unsatisfiable(size)
-    return start, end
-
-
-class _Unsatisfiable(Exception):
-    pass
-
-
-def _unsatisfiable(size: int) -> _Unsatisfiable:
-    return _Unsatisfiable(size)
 
 
 def _body(svc: Services, key: str, byte_range: str | None) -> Iterator[bytes]:
@@ -111,8 +87,8 @@ def results_zip(
     if if_range is not None and if_range.strip() != etag:
         wanted = None  # the client's partial copy is of another ZIP: send this one whole
     try:
-        span = _byte_range(wanted, head.size)
-    except _Unsatisfiable:
+        span = parse_byte_range(wanted, head.size)
+    except Unsatisfiable:
         detail = {"detail": f"The range is outside the file's {head.size} bytes.", "code": "range_not_satisfiable"}
         return JSONResponse(detail, status_code=416, headers={"Content-Range": f"bytes */{head.size}"})
     status = 200

@@ -80,3 +80,11 @@ class ProcessS3Request(BaseModel):
 class LoginRequest(BaseModel):
     username: str = Field(max_length=64)
     password: str = Field(max_length=1024)
+
+
+class FreeSpaceRequest(BaseModel):
+    keep_job_ids: list[str] = Field(
+        default_factory=list,
+        max_length=100_000,
+        description="finished jobs whose files stay (the app lists the ones whose results it has not saved yet)",
+    )

@@ -116,6 +116,7 @@ def sign_parts(
             expires,
             part.content_md5,
             part.checksum_crc32c,
+            max_size=upload.part_size,
         )
         # The client must send exactly these headers: they are part of the signature.
         headers = {}

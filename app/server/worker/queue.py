@@ -108,6 +108,9 @@ class HueyJobQueue:
 
     def start(self) -> None:
         """Consume in background threads of this process (the embedded default)."""
+        # huey's consumer greets at INFO with its banner and its command list, and says goodbye twice: in
+        # the app's log, where the built-in server starts at every launch, that is noise ("queue:" says it).
+        logging.getLogger("huey.consumer").setLevel(logging.WARNING)
         self._shutdown.clear()
         if not self.svc.config.queue_url:
             self.requeue_interrupted()

@@ -1,31 +1,25 @@
-"""The embedded S3 endpoint: moto's S3 server on 127.0.0.1, so one command runs everything locally.
+"""moto's S3 server on 127.0.0.1, for tests and benchmarks only: the S3 peer the server is tested against.
 
-Its objects live in memory for the life of the process; the log says so at start-up.
+(It was the product's built-in store until the FileStore replaced it: in memory, and it checks no
+signature, so it is a test double, not a product part.) Its request log would carry presigned query
+strings, so it is muted.
 """
 
 from __future__ import annotations
 
 import logging
-import socket
 from typing import TYPE_CHECKING
+
+from app.server.threaded import free_port
 
 if TYPE_CHECKING:
     from moto.server import ThreadedMotoServer
 
 log = logging.getLogger(__name__)
 
-EMBEDDED_ACCESS_KEY = "reeldrop-embedded"
-EMBEDDED_SECRET_KEY = "reeldrop-embedded-secret"
 
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-class EmbeddedS3:
-    """moto's ThreadedMotoServer; its request log would carry presigned query strings, so it is muted."""
+class MotoS3:
+    """moto's ThreadedMotoServer in this process."""
 
     def __init__(self, host: str = "127.0.0.1", port: int | None = None) -> None:
         self.host = host
@@ -36,13 +30,13 @@ class EmbeddedS3:
     def endpoint_url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self) -> EmbeddedS3:
+    def start(self) -> MotoS3:
         from moto.server import ThreadedMotoServer
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         self._server.start()
-        log.info("embedded S3 endpoint (moto, in memory) listening on %s", self.endpoint_url)
+        log.info("moto S3 (in memory) listening on %s", self.endpoint_url)
         return self
 
     def stop(self) -> None:

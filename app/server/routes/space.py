@@ -1,0 +1,33 @@
+"""Disk space: what a user's files take on this server, and "Free space" (the files of finished jobs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from sqlalchemy.orm import Session
+
+from .. import uploads_service as svc_uploads
+from ..db import User
+from ..retention import free_finished_jobs
+from ..services import Services, current_user, db_session, services
+from .schemas import FreeSpaceRequest
+
+router = APIRouter(tags=["space"])
+
+
+@router.post("/api/storage/free")
+def free_space(
+    body: FreeSpaceRequest,
+    user: User = Depends(current_user),
+    session: Session = Depends(db_session, scope="function"),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:
+    """Remove the results, outputs and originals of the caller's finished jobs, except those to keep."""
+    freed = free_finished_jobs(svc, session, user.id, keep=set(body.keep_job_ids), finished_before=None)
+    return {
+        "freed_bytes": freed.bytes,
+        "removed_objects": freed.objects,
+        "jobs": freed.jobs,
+        "used_bytes": svc_uploads.used_bytes(session, user),
+    }
