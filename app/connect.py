@@ -129,7 +129,9 @@ def connect(
     if target.embedded:
         from app.local_backend import start_local_backend
 
-        local = start_local_backend(embedded_data_dir())
+        # The built-in backend frees finished jobs' files after the days the user chose to keep.
+        retention_days = (settings or load_settings()).results_retention_days
+        local = start_local_backend(embedded_data_dir(), results_retention_days=retention_days)
         log.info("using %s at %s", target.describe(), local.url)
         return Connection(target, BackendClient(local.url, local.token), local)
     assert target.server_url is not None

@@ -224,6 +224,15 @@ class BackendClient:
     def results_url(self, job_id: str) -> dict[str, Any]:
         return self.request("GET", f"/api/jobs/{job_id}/results/url")
 
+    # -- disk space -------------------------------------------------------------------------------
+    def free_space(self, keep_job_ids: Sequence[str] = ()) -> dict[str, Any]:
+        """Remove the results ZIP, outputs and original of this user's finished jobs, except the jobs in
+        ``keep_job_ids`` (``POST /api/storage/free``); answers ``freed_bytes``, ``removed_objects``, ``jobs``
+        and ``used_bytes``. Sent once, never retried: the list of jobs to keep is only true at the moment
+        it was taken, and a retry seconds later could remove a job that finished meanwhile."""
+        body = {"keep_job_ids": sorted(set(keep_job_ids))}
+        return self.request("POST", "/api/storage/free", json=body, idempotent=False)
+
 
 def _checksum_fields(value: str | Mapping[str, str] | None) -> dict[str, str]:
     if not value:

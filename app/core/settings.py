@@ -30,6 +30,7 @@ EMBEDDED_PROFILE_NAME = "This computer"
 MAX_CONCURRENCY = 32
 MIN_BANDWIDTH_BYTES_PER_S = 1024
 MIN_PART_SIZE_MIB, MAX_PART_SIZE_MIB = 5, 5 * 1024  # S3 multipart limits: 5 MiB .. 5 GiB
+MAX_RETENTION_DAYS = 3650  # ten years; 0 keeps results until "Free space"
 _MAX_FILE_BYTES = 1024 * 1024  # a settings file is a few hundred bytes; anything this big is not ours
 _SECRET_KEYS = frozenset({"token", "access_token", "refresh_token", "password", "secret", "api_key"})
 
@@ -158,6 +159,7 @@ _FIELD_CHECKS: dict[str, Callable[[Any], Any]] = {
     "upload_while_compressing": _flag("upload_while_compressing"),
     "notifications": _flag("notifications"),
     "ask_before_quitting": _flag("ask_before_quitting"),
+    "results_retention_days": _int_in("results_retention_days", 0, MAX_RETENTION_DAYS),
 }
 
 
@@ -177,6 +179,8 @@ class Settings:
     notifications: bool = True
     upload_while_compressing: bool = True  # send parts of a fragmented MP4 while ffmpeg still writes it
     ask_before_quitting: bool = True  # quitting with files at work asks first (the question's "Don't ask again")
+    # How long the built-in server ("This computer") keeps a finished job's files; 0 = until "Free space".
+    results_retention_days: int = 30
 
     def __post_init__(self) -> None:
         problems = []
@@ -226,6 +230,7 @@ class Settings:
             "notifications": self.notifications,
             "upload_while_compressing": self.upload_while_compressing,
             "ask_before_quitting": self.ask_before_quitting,
+            "results_retention_days": self.results_retention_days,
         }
 
     @classmethod

@@ -3,12 +3,22 @@
 The dialog edits a copy of the Settings object and hands back a new one; the session saves it (off the
 main thread) and applies it to the running pipeline. Validation is app.core.settings' own: a bad value
 is explained in the dialog, never half-saved.
+
+The "This computer" group shows how much disk the built-in server's folder takes and offers "Free space".
+Both are slow (a folder walk, a request to the server): they run through the session's bridge on a worker
+thread, which gets only plain values (a path, the backend client, the pipeline's snapshot method) and
+hands plain results back to the GUI thread through the bridge's MainThreadInbox.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 from pathlib import Path
+from typing import Any
 
+import shiboken6
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -21,25 +31,59 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
-from app.core.settings import MAX_CONCURRENCY, MAX_PART_SIZE_MIB, MIN_PART_SIZE_MIB, Settings, SettingsError
+from app.connect import embedded_data_dir
+from app.core.local_space import FreedSpace, SpaceUsage, free_local_space, space_used
+from app.core.settings import (
+    EMBEDDED_PROFILE_NAME,
+    MAX_CONCURRENCY,
+    MAX_PART_SIZE_MIB,
+    MAX_RETENTION_DAYS,
+    MIN_PART_SIZE_MIB,
+    Settings,
+    SettingsError,
+)
+from app.gui.plain_errors import plain_words
 from app.gui.presets_ui import fill_preset_combo
+from app.gui.session import AppSession
 from app.gui.signin_dialog import ERROR_STYLE
+from app.gui.units import human_bytes
+
+log = logging.getLogger(__name__)
 
 MB = 1_000_000  # the same decimal megabyte as the speeds shown in the queue
+FREE_SPACE_QUESTION = (
+    "Remove the results, outputs and uploaded copies of finished files from This computer? "
+    "Results already saved in your results folder are not touched."
+)
+_SHOWN_PATH_CHARS = 48  # a longer data folder is shown as "…/ReelDrop/server" (the whole path in the tooltip)
 
 
 class SettingsDialog(QDialog):
-    def __init__(self, settings: Settings, parent: QWidget | None = None, *, encoder_text: str = "") -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        parent: QWidget | None = None,
+        *,
+        encoder_text: str = "",
+        session: AppSession | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("ReelDrop settings")
         self._original = settings
         self.result_settings: Settings | None = None
+        # Opened from the main window, the window's session measures and frees the built-in server's space.
+        found = session if session is not None else getattr(parent, "session", None)
+        self._session: AppSession | None = found if isinstance(found, AppSession) else None
+        self._space_folder = embedded_data_dir()
+        self._freeing = False
+        self.used_bytes: int | None = None  # the last figure shown, for tests and the log
 
         # -- transfers --
         self.concurrency = QSpinBox()
@@ -103,6 +147,38 @@ class SettingsDialog(QDialog):
         behaviour.addWidget(self.notifications)
         behaviour.addWidget(self.ask_before_quitting)
 
+        # -- this computer (the built-in server) --
+        self.space_label = QLabel()
+        self.space_label.setWordWrap(True)
+        self.space_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.free_button = QPushButton("&Free space…")
+        self.free_button.setToolTip(
+            "Removes what the built-in server keeps of finished files: their results, outputs and uploaded "
+            "copies. Files still in the queue whose results are not saved yet are kept."
+        )
+        self.free_button.clicked.connect(self._ask_to_free_space)
+        self.space_status = QLabel()
+        self.space_status.setWordWrap(True)
+        self.space_status.hide()
+        self.retention = QSpinBox()
+        self.retention.setRange(0, MAX_RETENTION_DAYS)
+        self.retention.setToolTip(
+            "Finished files' results, outputs and uploaded copies are removed from This computer after this "
+            "many days (0 keeps them until you free space). A change applies the next time ReelDrop starts."
+        )
+        space_row = QWidget()
+        space_layout = QHBoxLayout(space_row)
+        space_layout.setContentsMargins(0, 0, 0, 0)
+        space_layout.addWidget(self.space_label, 1)
+        space_layout.addWidget(self.free_button, 0, Qt.AlignmentFlag.AlignTop)
+        this_computer = QFormLayout()
+        this_computer.addRow("Disk space:", space_row)
+        this_computer.addRow("", self.space_status)
+        this_computer.addRow(
+            "&Keep results for:",
+            _row(self.retention, QLabel("days (0 = until you free space)")),
+        )
+
         self.error = QLabel()
         self.error.setWordWrap(True)
         self.error.setStyleSheet(ERROR_STYLE)
@@ -120,10 +196,15 @@ class SettingsDialog(QDialog):
         layout.addWidget(_group("Transfers", transfers))
         layout.addWidget(_group("Compression", compression))
         layout.addWidget(_group("While working", behaviour))
+        layout.addWidget(_group(EMBEDDED_PROFILE_NAME, this_computer))
         layout.addWidget(self.error)
         layout.addWidget(buttons)
         self.setMinimumWidth(self.fontMetrics().averageCharWidth() * 72)
         self.show_settings(settings)
+        if self._session is not None:
+            self._session.connected.connect(self._update_free_button)
+            self._session.disconnected.connect(self._update_free_button)
+        self.refresh_space()
 
     def set_encoder_text(self, text: str) -> None:
         self.encoder_label.setText(text)
@@ -147,6 +228,7 @@ class SettingsDialog(QDialog):
         self.start_on_add.setChecked(settings.start_on_add)
         self.notifications.setChecked(settings.notifications)
         self.ask_before_quitting.setChecked(settings.ask_before_quitting)
+        self.retention.setValue(settings.results_retention_days)
 
     def edited_settings(self) -> Settings:
         """The settings as the dialog shows them; raises SettingsError naming what is wrong."""
@@ -164,6 +246,7 @@ class SettingsDialog(QDialog):
             start_on_add=self.start_on_add.isChecked(),
             notifications=self.notifications.isChecked(),
             ask_before_quitting=self.ask_before_quitting.isChecked(),
+            results_retention_days=self.retention.value(),
         )
 
     def _limit_bytes(self) -> int:
@@ -196,6 +279,125 @@ class SettingsDialog(QDialog):
         )
         if chosen:
             self.output_folder.setText(chosen)
+
+    # -- this computer's disk space ---------------------------------------------------------------
+    def _embedded_active(self) -> bool:
+        settings = self._session.settings if self._session is not None else self._original
+        return settings.active().embedded
+
+    def refresh_space(self) -> None:
+        """Measure the built-in server's folder again (off the GUI thread); the figure follows."""
+        self._update_free_button()
+        if not self._embedded_active():
+            name = (self._session.settings if self._session is not None else self._original).active_profile
+            self.space_label.setText(
+                f"Your files are kept on the server of {name}: the space they take is the server's, "
+                "and so is how long it keeps them."
+            )
+            return
+        if self._session is None:  # no worker to measure with (a dialog opened on its own, as in tests)
+            self.space_label.setText(f"{EMBEDDED_PROFILE_NAME} keeps its files in {_shown_path(self._space_folder)}")
+            return
+        if not self.space_label.text():
+            self.space_label.setText(f"Measuring the space {EMBEDDED_PROFILE_NAME} uses…")
+        self._session.bridge.run(
+            space_used,
+            self._space_folder,
+            on_done=lambda usage: self._if_alive(self._show_usage, usage),
+            on_error=lambda error: self._if_alive(self._usage_failed, error),
+        )
+
+    def _show_usage(self, usage: SpaceUsage) -> None:
+        where = _shown_path(usage.folder)
+        if not usage.exists:
+            text = f"Nothing on disk yet\nin {where}"
+        else:  # the group's title names This computer; the folder on a line of its own, never cut in two
+            text = f"Uses {human_bytes(usage.bytes)} on disk\nin {where}"
+        self.space_label.setText(text)
+        details = [str(usage.folder)]
+        details += [f"{name}: {human_bytes(size)}" for name, size in sorted(usage.parts.items(), key=lambda p: -p[1])]
+        if usage.unreadable:
+            details.append(f"{usage.unreadable} could not be read and are not counted")
+        self.space_label.setToolTip("\n".join(details))
+        self.used_bytes = usage.bytes
+
+    def _usage_failed(self, error: BaseException) -> None:
+        log.info("Could not measure %s: %s", self._space_folder, error)
+        self.space_label.setText(f"Could not measure the space {EMBEDDED_PROFILE_NAME} uses. {plain_words(error)}")
+
+    def _update_free_button(self, *_args: object) -> None:
+        session = self._session
+        connection = session.connection if session is not None else None
+        ready = connection is not None and connection.embedded and session is not None and session.pipeline is not None
+        self.free_button.setEnabled(self._embedded_active() and ready and not self._freeing)
+        if not self._embedded_active():
+            self.free_button.setToolTip("Only for This computer: a server frees its own space.")
+
+    def _ask_to_free_space(self) -> None:
+        box = QMessageBox(
+            QMessageBox.Icon.Question, "Free space", FREE_SPACE_QUESTION, QMessageBox.StandardButton.NoButton, self
+        )
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        yes = box.addButton("Free space", QMessageBox.ButtonRole.DestructiveRole)
+        keep = box.addButton("Keep them", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(keep)  # removing cannot be undone: Return keeps, only a deliberate choice frees
+        box.finished.connect(lambda _result: self.free_space() if box.clickedButton() is yes else None)
+        box.open()
+
+    def free_space(self) -> None:
+        """Ask the built-in server to remove finished files (no question asked: the button asks first)."""
+        session = self._session
+        connection = session.connection if session is not None else None
+        pipeline = session.pipeline if session is not None else None
+        if session is None or connection is None or not connection.embedded or pipeline is None:
+            self._show_status("The built-in server is not running yet. Try again in a moment.", error=True)
+            return
+        self._freeing = True
+        self._update_free_button()
+        self._show_status("Freeing space…")
+        session.bridge.run(
+            free_local_space,
+            connection.client,
+            pipeline.snapshot,  # taken on the worker, just before the request
+            self._space_folder,
+            on_done=lambda freed: self._if_alive(self._freed, freed),
+            on_error=lambda error: self._if_alive(self._free_failed, error),
+        )
+
+    def _freed(self, freed: FreedSpace) -> None:
+        self._freeing = False
+        self._update_free_button()
+        if freed.freed_bytes:
+            self._show_status(f"Freed {human_bytes(freed.freed_bytes)}")
+        else:
+            self._show_status("There was nothing to free: finished files' copies are already gone.")
+        self._show_usage(freed.usage)
+
+    def _free_failed(self, error: BaseException) -> None:
+        self._freeing = False
+        self._update_free_button()
+        log.info("Free space on %s failed: %s", EMBEDDED_PROFILE_NAME, error)
+        self._show_status(f"Could not free space. {plain_words(error)}", error=True)
+
+    def _show_status(self, text: str, *, error: bool = False) -> None:
+        self.space_status.setText(text)
+        self.space_status.setStyleSheet(ERROR_STYLE if error else "")
+        self.space_status.show()
+
+    def _if_alive(self, action: Any, value: Any) -> None:
+        if shiboken6.isValid(self):  # the dialog may have been closed (and deleted) before the answer came
+            action(value)
+
+
+def _shown_path(folder: Path) -> str:
+    """The folder with the home folder as "~"; a long one as "…/ReelDrop/server"."""
+    text = str(folder)
+    home = str(Path.home())
+    if text == home or text.startswith(home + os.sep):
+        text = "~" + text[len(home) :]
+    if len(text) > _SHOWN_PATH_CHARS and len(folder.parts) > 2:
+        text = os.path.join("…", *folder.parts[-2:])
+    return text
 
 
 def _row(*widgets: QWidget, stretch: bool = True) -> QWidget:
