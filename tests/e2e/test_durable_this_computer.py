@@ -7,7 +7,8 @@ results download; then the same command is run again. Each file must reach Done 
 resumes (one upload on the server), the job the killed run created is followed again (one job), the results
 download resumes from the bytes on disk, and the extracted files match the results ZIP's manifest. Nothing
 is logged at ERROR, and no traceback, for the kill. A finished job's results also download again after the
-built-in server restarted (its object store keeps them on disk).
+built-in server restarted (its object store keeps them on disk). The desktop app, killed with its server while
+the job is processed, finishes the file at its next launch with no click.
 """
 
 from __future__ import annotations
@@ -320,4 +321,77 @@ def test_the_server_killed_as_the_results_download_starts_the_run_still_brings_t
     assert len(server_rows(cli.home, "jobs")) == 1
     assert "starting it again" in log_text(cli.home)
     nothing_went_wrong_in_the_log(cli.home)
+    no_work_left(cli.home)
+
+
+# -- the desktop app ------------------------------------------------------------------------------------
+def start_desktop_app(cli: Cli, private: Path) -> subprocess.Popen[bytes]:
+    """The real window (`python -m app`, offscreen) on the same REELDROP_HOME, in a process group of its own;
+    at launch it continues the queue it finds there."""
+    env = cli.env()
+    env.update(QT_QPA_PLATFORM="offscreen", HOME=str(private), XDG_CONFIG_HOME=str(private / "config"))
+    env.update(XDG_DATA_HOME=str(private / "data"), XDG_CACHE_HOME=str(private / "cache"))
+    return subprocess.Popen(
+        [sys.executable, "-m", "app"], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, start_new_session=True,
+    )  # fmt: skip
+
+
+def desktop_log_text(home: Path) -> str:
+    return "".join(p.read_text(errors="replace") for p in sorted((home / "log").glob("reeldrop.log*")))
+
+
+def test_the_desktop_app_killed_while_the_server_processes_finishes_the_file_at_its_next_launch(
+    tmp_path: Path,
+) -> None:
+    cli = Cli(tmp_path / "home")
+    source = make_clip(tmp_path / "vlog.mp4", seconds=4, size="640x360")
+    # The file is queued the way a script would: `reeldrop run`, killed as soon as it compresses; from then on
+    # only the window works on it.
+    args = run_args(source, "480p", tmp_path / "out")
+    kill_group_when(cli, args, lambda: queue_stage(cli.home) == "compressing", "the file queued")
+
+    first = start_desktop_app(cli, tmp_path / "user")
+    try:
+
+        def window_processing() -> bool:
+            if first.poll() is not None:
+                raise AssertionError(f"the app ended (exit {first.returncode}) before the processing")
+            jobs = server_rows(cli.home, "jobs")
+            return queue_stage(cli.home) == "processing" and any(status == "processing" for _, status in jobs)
+
+        wait_until(window_processing, timeout=POINT_REACHED_WITHIN_S, interval=0.05, what="the window's job processing")
+        started = [psutil.Process(first.pid), *descendants(first.pid)]
+        os.killpg(first.pid, signal.SIGKILL)  # the window and its built-in server, mid-job
+    finally:
+        with_group_killed(first)
+        first.wait(timeout=30)
+    wait_all_ended(started, "the killed app and its built-in server")
+    before = queue_item(cli.home)
+    assert before is not None and before["stage"] == "processing" and before["job_id"]
+
+    again = start_desktop_app(cli, tmp_path / "user")
+    try:
+
+        def done() -> bool:
+            if again.poll() is not None:
+                raise AssertionError(f"the relaunched app ended (exit {again.returncode}) before the file was done")
+            return queue_stage(cli.home) == "done"
+
+        wait_until(done, timeout=FINISH_WITHIN_S, interval=0.2, what="the relaunched app to finish the file")
+        again.terminate()  # a polite quit, as from the window
+        _, err = again.communicate(timeout=60)
+    finally:
+        with_group_killed(again)
+        again.wait(timeout=30)
+    assert again.returncode == 0, err.decode(errors="replace")[-3000:]
+
+    results = tmp_path / "out" / "vlog"
+    manifest_matches(results)
+    assert [job_id for job_id, _ in server_rows(cli.home, "jobs")] == [before["job_id"]], "no click, no new job"
+    assert len(server_rows(cli.home, "uploads")) == 1, "nothing was uploaded again"
+    text = desktop_log_text(cli.home)
+    bad = [line for line in text.splitlines() if " ERROR " in line or " CRITICAL " in line]
+    assert not bad, "\n".join(bad)
+    assert "Traceback" not in text
     no_work_left(cli.home)
