@@ -13,7 +13,7 @@ from app.core.api import BackendClient, BackendError
 from app.core.jobs import JobPoller, JobPollError
 from app.core.media import MediaCancelled, MediaError, compress, default_catalog, prepare, probe
 from app.core.media.encoders import EncoderChoice, choose_encoder
-from app.core.media.presets import Preset
+from app.core.media.presets import Preset, PresetError
 from app.core.media.progress import EncodeControl, ProgressTracker
 from app.core.pipeline_live import Interruption, ItemCancelled, ItemPaused, LiveItem, StageProgress
 from app.core.pipeline_overlap import StreamingUploads
@@ -472,6 +472,15 @@ def _free_folder(parent: Path, stem: str) -> Path:
     return candidate
 
 
+def preset_outputs(preset_name: str) -> dict[str, Any]:
+    """The job options that make the preset's outputs; a preset no longer defined leaves the server's defaults."""
+    try:
+        return default_catalog().get(preset_name).outputs.job_options()
+    except PresetError:
+        log.info("preset %r is not defined any more: the server makes its default outputs", preset_name)
+        return {}
+
+
 class UploadStage:
     """Upload the compressed file with the shared engine, then create the backend job for it."""
 
@@ -510,7 +519,8 @@ class UploadStage:
             handle = self.engine.submit(Path(record.compressed_path or record.source))
             result = self._follow(handle, record, live)
         try:
-            job = self.client.create_job(result.upload_id, self.job_options)
+            # What the server makes follows the file's preset; options given to the pipeline override it.
+            job = self.client.create_job(result.upload_id, {**preset_outputs(record.preset), **self.job_options})
         except BackendError as exc:
             if exc.status == 404:  # the upload record is gone (the server's database was reset or cleaned)
                 raise StageFailed(ORIGINAL_LOST, original_lost_message(name)) from exc

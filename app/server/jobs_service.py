@@ -7,12 +7,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.core.media.presets import MAX_CLIPS, MAX_THUMBNAILS, RENDITION_BOXES
+
 from . import uploads_service as svc_uploads
 from .db import Job, Upload, User
 from .errors import ApiError, not_found
 from .storage import ObjectStore
 
-QUALITIES = ("2160p", "1440p", "1080p", "720p", "480p", "360p", "240p")
+QUALITIES = tuple(RENDITION_BOXES)
 FINISHED = ("completed", "partial", "failed", "cancelled")
 DEFAULT_OPTIONS: dict[str, Any] = {
     "renditions": ["720p", "480p"],
@@ -40,12 +42,16 @@ def normalize_options(raw: dict[str, Any]) -> dict[str, Any]:
     clips = options["clips"]
     if isinstance(clips, int) and not isinstance(clips, bool):
         clips = {"count": clips}
-    if not isinstance(clips, dict) or not isinstance(clips.get("count", 0), int) or not 0 <= clips["count"] <= 20:
-        raise _bad("clips must be {'count': 0..20}.")
+    if (
+        not isinstance(clips, dict)
+        or not isinstance(clips.get("count", 0), int)
+        or not 0 <= clips["count"] <= MAX_CLIPS
+    ):
+        raise _bad(f"clips must be {{'count': 0..{MAX_CLIPS}}}.")
     options["clips"] = clips
     thumbs = options["thumbnails"]
-    if isinstance(thumbs, bool) or not isinstance(thumbs, int) or not 0 <= thumbs <= 50:
-        raise _bad("thumbnails must be a number from 0 to 50.")
+    if isinstance(thumbs, bool) or not isinstance(thumbs, int) or not 0 <= thumbs <= MAX_THUMBNAILS:
+        raise _bad(f"thumbnails must be a number from 0 to {MAX_THUMBNAILS}.")
     for flag in ("audio", "delete_after_processing"):
         if not isinstance(options[flag], bool):
             raise _bad(f"{flag} must be true or false.")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from app.core.media import probe
 from app.core.paths import app_paths
 from app.core.settings import Settings, save_settings
 from tests.support.files import make_clip, sha256_of
@@ -103,6 +104,28 @@ def test_run_lands_verified_results(server: RunningServer, user: User, tmp_path:
     again = run_cli(["download", result["job_id"], str(tmp_path / "again")], env)
     assert again.returncode == 0, again.stderr
     assert (tmp_path / "again" / result["job_id"] / "manifest.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("preset", "source_size", "renditions"),
+    [
+        ("1080p", "1920x1080", {"1920x1080", "1280x720", "854x480"}),  # the preset's own resolution is made
+        ("shorts", "1080x1920", {"1080x1920", "720x1280"}),  # vertical: 1080p's box turned upright
+        ("720p", "640x360", {"640x360"}),  # nothing upscaled: the smallest made at the file's own size
+    ],
+)
+def test_the_outputs_follow_the_preset(
+    server: RunningServer, user: User, tmp_path: Path, preset: str, source_size: str, renditions: set[str]
+) -> None:
+    clip = make_clip(tmp_path / "take.mp4", seconds=1, size=source_size)
+    env = cli_env(tmp_path / "home", server, user)
+    result = finish(["run", str(clip), "--preset", preset, "--download", str(tmp_path / "out")], env)
+    assert result["stage"] == "done", result
+    made = set()
+    for path in (Path(result["results_dir"]) / "renditions").glob("*.mp4"):
+        video = probe(path).require_video()  # read back with ffprobe, not taken from the manifest
+        made.add(f"{video.display_width}x{video.display_height}")
+    assert made == renditions
 
 
 def test_run_refuses_bad_files_and_goes_on(server: RunningServer, user: User, tmp_path: Path) -> None:

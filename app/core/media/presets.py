@@ -20,6 +20,18 @@ log = logging.getLogger(__name__)
 
 PRESETS_RESOURCE = "presets.json"
 KINDS = ("copy", "video", "audio")
+# The renditions a job can ask for: each fits the box of its name (long x short side), oriented like the file.
+# The server's worker encodes them (app/server/worker/renditions.py); a preset lists those it makes.
+RENDITION_BOXES: dict[str, tuple[int, int]] = {
+    "2160p": (3840, 2160),
+    "1440p": (2560, 1440),
+    "1080p": (1920, 1080),
+    "720p": (1280, 720),
+    "480p": (854, 480),
+    "360p": (640, 360),
+    "240p": (426, 240),
+}
+MAX_CLIPS, MAX_THUMBNAILS = 20, 50  # what a job accepts (app/server/jobs_service.py)
 
 
 class PresetError(ValueError):
@@ -61,6 +73,29 @@ class AudioSettings:
 
 
 @dataclass(frozen=True)
+class PresetOutputs:
+    """What the server makes of a file compressed with the preset; None leaves the server's default."""
+
+    renditions: tuple[str, ...] | None = None
+    clips: int | None = None
+    thumbnails: int | None = None
+    audio: bool | None = None
+
+    def job_options(self) -> dict[str, Any]:
+        """The job's options (``POST /api/upload/create-job``) for these outputs."""
+        options: dict[str, Any] = {}
+        if self.renditions is not None:
+            options["renditions"] = list(self.renditions)
+        if self.clips is not None:
+            options["clips"] = {"count": self.clips}
+        if self.thumbnails is not None:
+            options["thumbnails"] = self.thumbnails
+        if self.audio is not None:
+            options["audio"] = self.audio
+        return options
+
+
+@dataclass(frozen=True)
 class Preset:
     name: str
     label: str
@@ -71,6 +106,18 @@ class Preset:
     fit: BoxFit | CanvasFit | None = None
     video: VideoSettings | None = None
     audio: AudioSettings | None = None
+    outputs: PresetOutputs = PresetOutputs()
+
+    @property
+    def own_quality(self) -> str | None:
+        """The rendition whose box is this preset's own frame (1080p for 1920x1080 and for 1080x1920)."""
+        if isinstance(self.fit, BoxFit):
+            frame = (self.fit.long, self.fit.short)
+        elif isinstance(self.fit, CanvasFit):
+            frame = (max(self.fit.width, self.fit.height), min(self.fit.width, self.fit.height))
+        else:
+            return None
+        return next((quality for quality, box in RENDITION_BOXES.items() if box == frame), None)
 
 
 @dataclass(frozen=True)
@@ -141,7 +188,7 @@ def _parse_preset(entry: dict[str, Any]) -> Preset:
             raise PresetError(f"only h264 video is supported, not {video.codec!r}")
         if audio is not None and audio.codec != "aac":
             raise PresetError(f"only aac audio is supported, not {audio.codec!r}")
-        return Preset(
+        preset = Preset(
             name=str(name),
             label=str(entry.get("label") or name),
             kind=kind,
@@ -150,11 +197,38 @@ def _parse_preset(entry: dict[str, Any]) -> Preset:
             fit=fit,
             video=video,
             audio=audio,
+            outputs=_parse_outputs(entry.get("outputs")),
         )
+        renditions = preset.outputs.renditions
+        if renditions is not None and preset.own_quality and preset.own_quality not in renditions:
+            raise PresetError(f"its own resolution ({preset.own_quality}) must be one of its outputs' renditions")
+        return preset
     except (KeyError, TypeError) as exc:
         raise PresetError(f"preset {name!r} is malformed: {exc}") from exc
     except PresetError as exc:
         raise PresetError(f"preset {name!r}: {exc}") from exc
+
+
+def _parse_outputs(outputs: dict[str, Any] | None) -> PresetOutputs:
+    if outputs is None:
+        return PresetOutputs()
+    if not isinstance(outputs, dict):
+        raise PresetError("outputs must be an object")
+    unknown = sorted(set(outputs) - {"renditions", "clips", "thumbnails", "audio"})
+    if unknown:
+        raise PresetError(f"outputs: unknown field(s) {unknown}")
+    renditions = outputs.get("renditions")
+    if renditions is not None:
+        if not isinstance(renditions, list) or not all(r in RENDITION_BOXES for r in renditions):
+            raise PresetError(f"outputs.renditions must be a list of {list(RENDITION_BOXES)}, not {renditions!r}")
+        renditions = tuple(dict.fromkeys(renditions))
+    clips, thumbnails, audio = outputs.get("clips"), outputs.get("thumbnails"), outputs.get("audio")
+    for field_name, value, most in (("clips", clips, MAX_CLIPS), ("thumbnails", thumbnails, MAX_THUMBNAILS)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= most):
+            raise PresetError(f"outputs.{field_name} must be a number from 0 to {most}, not {value!r}")
+    if audio is not None and not isinstance(audio, bool):
+        raise PresetError(f"outputs.audio must be true or false, not {audio!r}")
+    return PresetOutputs(renditions=renditions, clips=clips, thumbnails=thumbnails, audio=audio)
 
 
 def _parse_fit(fit: dict[str, Any] | None) -> BoxFit | CanvasFit | None:

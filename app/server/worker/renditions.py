@@ -9,17 +9,25 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from app.core.media.info import MediaInfo
-from app.core.media.presets import AudioSettings, BoxFit, Preset, PresetError, VideoSettings, get_preset
+from app.core.media.presets import (
+    RENDITION_BOXES,
+    AudioSettings,
+    BoxFit,
+    Preset,
+    PresetError,
+    VideoSettings,
+    get_preset,
+)
 
-# quality -> (long side, short side, crf, max kbps, max fps, audio kbps)
-_QUALITIES: dict[str, tuple[int, int, int, int, int, int]] = {
-    "2160p": (3840, 2160, 23, 20000, 60, 192),
-    "1440p": (2560, 1440, 23, 12000, 60, 160),
-    "1080p": (1920, 1080, 23, 8000, 60, 160),
-    "720p": (1280, 720, 23, 5000, 60, 128),
-    "480p": (854, 480, 24, 2500, 30, 96),
-    "360p": (640, 360, 25, 1200, 30, 96),
-    "240p": (426, 240, 26, 600, 30, 64),
+# quality -> (crf, max kbps, max fps, audio kbps); its box is the shared RENDITION_BOXES
+_QUALITIES: dict[str, tuple[int, int, int, int]] = {
+    "2160p": (23, 20000, 60, 192),
+    "1440p": (23, 12000, 60, 160),
+    "1080p": (23, 8000, 60, 160),
+    "720p": (23, 5000, 60, 128),
+    "480p": (24, 2500, 30, 96),
+    "360p": (25, 1200, 30, 96),
+    "240p": (26, 600, 30, 64),
 }
 THUMBNAIL_BOX = BoxFit(long=640, short=360)
 
@@ -29,7 +37,8 @@ def rendition_preset(quality: str, x264_preset: str | None = None) -> Preset:
     try:
         preset = get_preset(quality)
     except PresetError:
-        long, short, crf, max_kbps, max_fps, audio_kbps = _QUALITIES[quality]
+        long, short = box_of(quality)
+        crf, max_kbps, max_fps, audio_kbps = _QUALITIES[quality]
         preset = Preset(
             name=quality,
             label=f"{quality} (H.264/AAC)",
@@ -45,8 +54,7 @@ def rendition_preset(quality: str, x264_preset: str | None = None) -> Preset:
 
 
 def box_of(quality: str) -> tuple[int, int]:
-    long, short, *_ = _QUALITIES[quality]
-    return long, short
+    return RENDITION_BOXES[quality]
 
 
 def would_upscale(info: MediaInfo, quality: str) -> bool:

@@ -75,6 +75,15 @@ def test_unknown_preset_name_lists_the_known_ones() -> None:
         (lambda d: d["presets"][1]["video"].update(codec="vp9"), "only h264"),
         (lambda d: d["presets"][1].pop("fit"), "needs 'video' and 'fit'"),
         (lambda d: d.update(default="8k"), "default preset"),
+        (lambda d: d["presets"][1]["outputs"].update(renditions=["720p", "480p"]), r"own resolution \(1080p\)"),
+        (lambda d: d["presets"][4]["outputs"].update(renditions=["720p"]), r"own resolution \(1080p\)"),
+        (lambda d: d["presets"][2]["outputs"].update(renditions=["720p", "4k"]), "outputs.renditions must be"),
+        (lambda d: d["presets"][2]["outputs"].update(renditions="720p"), "outputs.renditions must be"),
+        (lambda d: d["presets"][2]["outputs"].update(clips=21), "outputs.clips must be a number from 0 to 20"),
+        (lambda d: d["presets"][2]["outputs"].update(thumbnails=True), "outputs.thumbnails must be"),
+        (lambda d: d["presets"][2]["outputs"].update(audio="yes"), "outputs.audio must be true or false"),
+        (lambda d: d["presets"][2]["outputs"].update(subtitles=True), r"unknown field\(s\) \['subtitles'\]"),
+        (lambda d: d["presets"][2].update(outputs=["720p"]), "outputs must be an object"),
     ],
 )
 def test_malformed_presets_are_rejected(mutate, message: str) -> None:
@@ -175,3 +184,51 @@ def test_audio_preset_and_missing_streams() -> None:
         plan_output(get_preset("720p"), media(None, None))
     silent = plan_output(get_preset("720p"), media(audio_codec=None))
     assert silent.audio_codec is None and silent.audio_kbps is None
+
+
+# -- what the server makes of a preset's file ------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("name", "renditions"),
+    [
+        ("1080p", ["1080p", "720p", "480p"]),
+        ("720p", ["720p", "480p"]),
+        ("480p", ["480p", "360p"]),
+        ("shorts", ["1080p", "720p"]),  # 1080p's box turned upright: 1080x1920
+        ("original", ["2160p", "1440p", "1080p", "720p", "480p"]),  # the file's own ladder, never upscaled
+        ("audio", []),
+    ],
+)
+def test_each_preset_asks_for_its_own_outputs(name: str, renditions: list[str]) -> None:
+    preset = get_preset(name)
+    assert preset.outputs.job_options()["renditions"] == renditions
+    if preset.own_quality is not None:
+        assert preset.own_quality in renditions, "a video preset's own resolution is always one of its outputs"
+
+
+def test_the_own_quality_of_each_video_preset() -> None:
+    assert {
+        name: get_preset(name).own_quality for name in ("1080p", "720p", "480p", "shorts", "original", "audio")
+    } == {
+        "1080p": "1080p",
+        "720p": "720p",
+        "480p": "480p",
+        "shorts": "1080p",
+        "original": None,
+        "audio": None,
+    }
+
+
+def test_audio_only_asks_for_no_video_outputs_and_other_fields_are_left_to_the_server() -> None:
+    assert get_preset("audio").outputs.job_options() == {
+        "renditions": [],
+        "clips": {"count": 0},
+        "thumbnails": 0,
+        "audio": True,
+    }
+    assert set(get_preset("720p").outputs.job_options()) == {"renditions"}
+
+
+def test_a_preset_without_outputs_leaves_every_choice_to_the_server() -> None:
+    data = json.loads(PRESETS_JSON.read_text())
+    del data["presets"][1]["outputs"]
+    assert parse_presets(data).get("1080p").outputs.job_options() == {}
