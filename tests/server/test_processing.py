@@ -18,7 +18,7 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from app.core.media import find_ffmpeg, probe
+from app.core.media import compress, find_ffmpeg, probe
 from tests.server.test_jobs import upload
 from tests.server.test_seed_clients import wait_for_job
 from tests.support.files import make_clip
@@ -295,3 +295,65 @@ def test_without_ffprobe_the_worker_probes_with_ffmpeg(
     assert (validate["metadata"]["video"]["width"], validate["metadata"]["video"]["height"]) == (320, 240)
     rendition = doc["items"][1]
     assert rendition["metadata"]["height"] == 240 and rendition["metadata"]["video_codec"] == "h264"
+
+
+def video_stream_hash(path: Path) -> str:
+    """A hash of the video packets themselves (not of the container): equal only for the very same encode."""
+    tools = find_ffmpeg()
+    out = subprocess.run(
+        [tools.ffmpeg, "-v", "error", "-nostdin", "-i", str(path), "-map", "0:v:0", "-c", "copy", "-f", "hash",
+         "-hash", "sha256", "-"],
+        capture_output=True, text=True, timeout=120, check=True,
+    ).stdout  # fmt: skip
+    return out.strip()
+
+
+def test_the_uploaded_encode_becomes_its_rendition_by_a_remux(fast_server: RunningServer, tmp_path: Path) -> None:
+    # What the app uploads: a 720p source compressed with the 480p preset, as a fragmented MP4 (the streaming
+    # upload's form). The job asks for that preset's outputs; 480p is the upload itself, 360p is encoded.
+    source = make_clip(tmp_path / "source.mp4", seconds=3, size="1280x720")
+    encoded = compress(source, tmp_path / "street.mp4", "480p", fragmented=True).path
+    user = fast_server.add_user()
+    data = upload(user, encoded)
+    options = {"renditions": ["480p", "360p"], "audio": False, "clips": {"count": 0}, "thumbnails": 0}
+    job = user.call("POST", "/api/jobs", json={"upload_id": data["upload_id"], "options": options}).json()
+    doc = wait_for_job(user, job["status_url"], timeout=120)
+    assert doc["status"] == "completed", doc
+    zip_path = tmp_path / "results.zip"
+    download(user, f"/api/jobs/{job['job_id']}/results.zip", zip_path)
+    unpack_and_verify_manifest(zip_path, tmp_path / "out")
+
+    by_id = {item["item_id"]: item for item in doc["items"]}
+    assert by_id["rendition_480p"]["metadata"]["remuxed"] is True
+    assert by_id["rendition_360p"]["metadata"]["remuxed"] is False
+    same = tmp_path / "out" / "renditions" / "street_480p.mp4"
+    assert video_stream_hash(same) == video_stream_hash(encoded), "the very same video, not a second encode"
+    info = probe(same)
+    assert info.video and (info.video.width, info.video.height) == (854, 480) and info.audio
+    assert abs((info.duration_s or 0) - 3.0) < 0.3
+    playable(same)
+    with open(same, "rb") as f:  # a plain MP4 with its index at the front, not the upload's fragments
+        head = f.read(64 * 1024)
+    assert head.find(b"moov") != -1 and b"moof" not in head
+    smaller = probe(tmp_path / "out" / "renditions" / "street_360p.mp4")
+    assert smaller.video and (smaller.video.width, smaller.video.height) == (640, 360)
+
+
+def test_a_file_over_the_renditions_bitrate_is_encoded_again(fast_server: RunningServer, tmp_path: Path) -> None:
+    # The right size and codec, but far above 480p's cap: it is not what the rendition promises, so it is encoded.
+    source = tmp_path / "heavy.mp4"
+    subprocess.run(
+        [find_ffmpeg().ffmpeg, "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=854x480:rate=25",
+         "-t", "2", "-c:v", "libx264", "-preset", "ultrafast", "-qp", "0", "-pix_fmt", "yuv420p", str(source)],
+        check=True, timeout=120,
+    )  # fmt: skip
+    assert (probe(source).bit_rate or 0) > 2500 * 1000 * 2
+    user = fast_server.add_user()
+    data = upload(user, source)
+    options = {"renditions": ["480p"], "audio": False, "clips": {"count": 0}, "thumbnails": 0}
+    job = user.call("POST", "/api/jobs", json={"upload_id": data["upload_id"], "options": options}).json()
+    doc = wait_for_job(user, job["status_url"], timeout=120)
+    assert doc["status"] == "completed", doc
+    rendition = next(item for item in doc["items"] if item["item_id"] == "rendition_480p")
+    assert rendition["metadata"]["remuxed"] is False
+    assert rendition["metadata"]["bit_rate"] < (probe(source).bit_rate or 0) / 2

@@ -90,10 +90,42 @@ def _clip_preset(ctx: StepContext, quality: str | None) -> Preset:
     return rendition_preset(quality or "720p", ctx.x264_preset)
 
 
+# ffprobe's average bitrate of a VBV-capped encode runs a little above the cap (container overhead, a short
+# file's last GOP): within this much of the cap the file is what the rendition would make.
+BITRATE_SLACK = 1.10
+
+
+def already_the_rendition(info: MediaInfo, plan: OutputPlan) -> bool:
+    """The uploaded file already is this rendition: the client compressed it with the preset whose outputs
+    include it, so its video is the plan's codec at the plan's size and frame rate, square pixels upright,
+    4:2:0, within the bitrate cap, and its audio the plan's codec within its channels and bitrate. Encoding it
+    again would only cost time and quality; it is remuxed instead."""
+    video, audio = info.video, info.audio
+    if video is None or plan.kind != "video" or video.codec != plan.video_codec:
+        return False
+    if (video.width, video.height) != (plan.width, plan.height) or video.rotation or video.sample_aspect != 1.0:
+        return False
+    if video.pix_fmt not in (None, "yuv420p") or (video.fps and plan.fps and video.fps > plan.fps + 0.01):
+        return False
+    video_bps = video.bit_rate or info.bit_rate  # the whole file's rate, when the stream's is unknown
+    if not video_bps or (plan.video_max_kbps and video_bps > plan.video_max_kbps * 1000 * BITRATE_SLACK):
+        return False
+    if audio is None:
+        return True
+    if audio.codec != plan.audio_codec or plan.audio_channels is not None:  # not AAC, or more channels than allowed
+        return False
+    return not (plan.audio_kbps and audio.bit_rate and audio.bit_rate > plan.audio_kbps * 1000 * BITRATE_SLACK)
+
+
 def make_rendition(ctx: StepContext, quality: str, out: Path, progress: Progress) -> dict[str, Any]:
     plan = plan_output(rendition_preset(quality, ctx.x264_preset), ctx.info)
+    if already_the_rendition(ctx.info, plan):
+        # The same streams into a plain MP4, index at the front (the upload may be a fragmented MP4).
+        remux = replace(plan, kind="copy", muxer="mp4", extension=".mp4", video_filters=(), layout="remuxed")
+        _encode(ctx, remux, out, progress)
+        return {"quality": quality, "remuxed": True, **_facts(out, remux)}
     _encode(ctx, plan, out, progress)
-    return {"quality": quality, **_facts(out, plan)}
+    return {"quality": quality, "remuxed": False, **_facts(out, plan)}
 
 
 def make_audio(ctx: StepContext, out: Path, progress: Progress) -> dict[str, Any]:
