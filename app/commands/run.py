@@ -118,6 +118,8 @@ def _follow(pipeline: Pipeline, ids: list[str], as_json: bool) -> int:
 
 
 def _status_line(snap: ItemSnapshot) -> str:
+    if snap.queued:
+        return f"{snap.source.name}: Queued"
     percent = f"{snap.stage_fraction * 100:3.0f}%"
     rate = f" {human_bytes(snap.rate)}/s" if snap.rate else ""
     eta = f" ~{snap.eta:.0f}s left" if snap.eta is not None else ""

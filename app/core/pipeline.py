@@ -68,6 +68,9 @@ class Pipeline:
         self._on_change = on_change
         self._lock = threading.Lock()
         self._live: dict[str, LiveItem] = {}
+        # Where an item's stage stood when a pause ended it (a parked upload, a partial download): a paused
+        # file shows that, not the start of its stage. In memory: after a restart it shows the stage's start.
+        self._paused_progress: dict[str, StageProgress] = {}
         self._records: dict[str, ItemRecord] = {r.item_id: r for r in store.all()}
         most = max(max_active, item_drivers(MAX_CONCURRENCY))
         self._drivers = GatedPool(max_active, most=most, thread_name_prefix="reeldrop-item")
@@ -183,6 +186,7 @@ class Pipeline:
         self._store.remove(item_id)
         with self._lock:
             self._records.pop(item_id, None)
+            self._paused_progress.pop(item_id, None)
         self._changed(item_id)
 
     def set_preset(self, item_id: str, preset: str) -> None:
@@ -198,7 +202,8 @@ class Pipeline:
         with self._lock:
             records = sorted(self._records.values(), key=lambda r: r.position)
             lives = dict(self._live)
-        return [self._snapshot_of(r, lives.get(r.item_id)) for r in records]
+            held = dict(self._paused_progress)
+        return [self._snapshot_of(r, lives.get(r.item_id), held.get(r.item_id)) for r in records]
 
     def totals(self) -> QueueTotals:
         return totals_of(self.snapshot())
@@ -252,9 +257,11 @@ class Pipeline:
                 return
             live = LiveItem()
             self._live[item_id] = live
+            self._paused_progress.pop(item_id, None)
         self._drivers.submit(self._drive, item_id, live)
 
     def _drive(self, item_id: str, live: LiveItem) -> None:
+        live.set_queued(False)  # a driver took it
         try:
             record = self._record(item_id)
             if record.stage_enum is Stage.WAITING:
@@ -278,6 +285,9 @@ class Pipeline:
         except ItemPaused:
             # A quit keeps the journaled stage as it is: the next launch continues from there.
             if live.interruption is not Interruption.QUIT:
+                stood = live.progress()
+                with self._lock:
+                    self._paused_progress[item_id] = stood
                 paused_at = self._record(item_id).stage_enum
                 if paused_at is not Stage.PAUSED:  # (already recorded if a held pause ended this way)
                     self._save(item_id, stage=Stage.PAUSED, paused_stage=paused_at)
@@ -324,9 +334,14 @@ class Pipeline:
                 log.exception("change listener failed")
 
     @staticmethod
-    def _snapshot_of(record: ItemRecord, live: LiveItem | None) -> ItemSnapshot:
+    def _snapshot_of(record: ItemRecord, live: LiveItem | None, held: StageProgress | None = None) -> ItemSnapshot:
         stage = record.stage_enum
-        progress = live.progress() if live is not None else StageProgress()
+        if live is not None:
+            progress = live.progress()
+        elif held is not None and stage is Stage.PAUSED:
+            progress = held
+        else:
+            progress = StageProgress()
         paused = stage is Stage.PAUSED
         # A paused item shows where its work stands: held in place (a suspended encode), its live progress.
         working = Stage(record.paused_stage) if paused and record.paused_stage else stage
@@ -359,6 +374,7 @@ class Pipeline:
             paused_stage=Stage(record.paused_stage) if record.paused_stage else None,
             sent_while_compressing=progress.sent if working is Stage.COMPRESSING else None,
             progress_unknown=unknown,
+            queued=live is not None and live.queued and stage in (Stage.WAITING, Stage.COMPRESSING),
         )
 
 

@@ -66,6 +66,8 @@ class LiveItem:
     _interruption: Interruption | None = None
     _held: HeldWork | None = None
     _progress: Callable[[], StageProgress] | None = None
+    # Waiting its turn: for a driver (submitted, not picked yet) or for the encoder (one encode at a time).
+    _queued: bool = True
 
     @property
     def interruption(self) -> Interruption | None:
@@ -138,6 +140,15 @@ class LiveItem:
             raise ItemCancelled()
         if self._interruption is not None:
             raise ItemPaused()
+
+    @property
+    def queued(self) -> bool:
+        with self._lock:
+            return self._queued
+
+    def set_queued(self, queued: bool) -> None:
+        with self._lock:
+            self._queued = queued
 
     def set_progress_source(self, source: Callable[[], StageProgress] | None) -> None:
         with self._lock:

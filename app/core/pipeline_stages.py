@@ -154,7 +154,11 @@ class CompressStage:
         streams = self.streams  # the setting may change mid-encode; this encode keeps what it began with
         tracker = ProgressTracker()
         live.set_progress_source(lambda: _compress_progress(tracker, streams, record.item_id))
-        self._slots.take(live.check)
+        live.set_queued(True)  # shown as Queued, not "Compressing 0 %", while another file's encode runs
+        try:
+            self._slots.take(live.check)
+        finally:
+            live.set_queued(False)
         encode = RunningEncode(record.item_id, self._slots, streams)
         try:
             live.attach(encode)  # from here a pause suspends this encode instead of ending the stage

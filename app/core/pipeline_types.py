@@ -57,6 +57,9 @@ class ItemSnapshot:
     # The current stage's progress cannot be measured (an encode of a source whose duration is unknown):
     # stage_fraction is then 0 and a progress bar should show "busy" rather than a percentage.
     progress_unknown: bool = False
+    # Started, but waiting its turn (for a free slot in the queue, or for the encoder while another file
+    # compresses): shown as "Queued" rather than as work at 0 %.
+    queued: bool = False
 
 
 @dataclass(frozen=True)

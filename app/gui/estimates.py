@@ -41,10 +41,15 @@ def estimate_file(path: Path, preset_name: str, allow_hardware: bool) -> Estimat
 
 
 def wants_estimate(item: ItemSnapshot) -> bool:
-    """Only files that have not started compressing: afterwards the real figures are on screen."""
+    """Only files that have not started compressing (queued ones included): afterwards the real figures are
+    on screen."""
     if item.size_after is not None:
         return False
-    return item.stage is Stage.WAITING or (item.stage is Stage.PAUSED and item.paused_stage in (None, Stage.WAITING))
+    return (
+        item.stage is Stage.WAITING
+        or item.queued
+        or (item.stage is Stage.PAUSED and item.paused_stage in (None, Stage.WAITING))
+    )
 
 
 class EstimateService(QObject):

@@ -23,6 +23,8 @@ def bar_text(item: ItemSnapshot) -> str:
         return "Cancelled"
     if item.stage is Stage.PAUSED:
         return f"Paused at {units.percent(item.overall_fraction)}"
+    if item.queued:  # started, waiting its turn: not work at 0 %
+        return "Queued"
     if item.stage is Stage.WAITING:
         return "Waiting"
     if item.progress_unknown:  # e.g. an encode of a source whose duration is unknown: no honest percent

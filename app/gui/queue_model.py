@@ -59,6 +59,8 @@ def stage_text(item: ItemSnapshot) -> str:
         return f"Failed: {short_reason(item.error_type)}"
     if item.stage is Stage.PAUSED and item.paused_stage not in (None, Stage.WAITING):
         return f"Paused ({item.paused_stage.label.lower()})"
+    if item.queued:
+        return "Queued"
     if item.stage is Stage.COMPRESSING and item.sent_while_compressing:
         return "Compressing + uploading"
     return item.stage.label
@@ -203,7 +205,7 @@ class QueueModel(QAbstractTableModel):
     def _time_left(self, item: ItemSnapshot) -> str:
         if item.stage.finished or item.stage is Stage.PAUSED:
             return ""
-        if item.stage is Stage.WAITING:
+        if item.stage is Stage.WAITING or item.queued:
             estimate = self.estimate_for(item)
             if isinstance(estimate, Estimate):
                 return f"~{units.human_duration(estimate.seconds)} to compress"

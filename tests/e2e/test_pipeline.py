@@ -100,6 +100,9 @@ def test_pause_and_resume_during_upload_keep_the_parts(make_pipeline, tmp_path: 
     pipeline.pause(item_id)
     paused = wait_until(pipeline, item_id, {Stage.PAUSED})
     assert paused.paused_stage is Stage.UPLOADING
+    # "Paused at" where it stood, not at the start of the upload stage (40 %).
+    assert paused.stage_fraction >= 0.2 and paused.overall_fraction >= uploading.overall_fraction > 0.40
+    assert paused.rate is None and paused.eta is None
     time.sleep(0.5)
     assert next(s for s in pipeline.snapshot() if s.item_id == item_id).stage is Stage.PAUSED
     pipeline.resume(item_id)
@@ -157,3 +160,25 @@ def test_retry_after_the_job_ended_on_the_server_sends_the_file_again(
     done = wait_until(pipeline, item_id, {Stage.DONE, Stage.FAILED})
     assert done.stage is Stage.DONE, done.error
     assert done.job_id and done.job_id != first_job
+
+
+def test_a_file_waiting_for_the_encoder_says_queued_not_compressing(make_pipeline, tmp_path: Path) -> None:
+    # One encode at a time: while the first file compresses, the second has a driver but waits its turn.
+    first = make_clip(tmp_path / "first.mp4", seconds=20, size="1280x720")
+    second = make_clip(tmp_path / "second.mp4", seconds=1, size="320x240")
+    pipeline = make_pipeline(concurrency=4)
+    [first_id, second_id] = pipeline.add([first, second], preset="480p")
+    deadline = time.monotonic() + 60
+    while True:
+        by_id = {s.item_id: s for s in pipeline.snapshot()}
+        if by_id[first_id].stage is Stage.COMPRESSING and by_id[first_id].stage_fraction > 0:
+            break
+        assert time.monotonic() < deadline, by_id
+        time.sleep(0.05)
+    waiting = by_id[second_id]
+    assert waiting.queued and waiting.stage in (Stage.WAITING, Stage.COMPRESSING), waiting
+    assert waiting.overall_fraction == 0.0 and waiting.rate is None
+    assert not by_id[first_id].queued
+    done = wait_until(pipeline, second_id, {Stage.UPLOADING, Stage.PROCESSING, Stage.DOWNLOADING, Stage.DONE})
+    assert not done.queued
+    pipeline.cancel(first_id)

@@ -207,6 +207,8 @@ def test_delegate_paints_a_bar_that_grows_with_progress(qapp):
         (snap("a", Stage.CANCELLED), "Cancelled"),
         (snap("a", Stage.PAUSED, 0.4, paused_stage=Stage.UPLOADING), "Paused at 40%"),
         (snap("a"), "Waiting"),
+        (snap("a", queued=True), "Queued"),  # started, waiting for a free slot
+        (snap("a", Stage.COMPRESSING, queued=True), "Queued"),  # waiting for the encoder, not at 0 %
     ],
 )
 def test_bar_text(item, words):
@@ -245,3 +247,13 @@ def test_a_file_compressing_shows_its_estimate_not_its_output_so_far_and_says_wh
     assert text(model, 1, Column.STAGE) == "Compressing + uploading"
     tip = model.data(model.index(1, Column.STAGE), Qt.ItemDataRole.ToolTipRole)
     assert tip == "Compressing with libx264; 5.24 MB already uploaded while it compresses"
+
+
+def test_a_queued_file_says_queued_in_its_stage_and_shows_its_estimate():
+    model = QueueModel()
+    model.update([snap("next", Stage.COMPRESSING, queued=True)])
+    assert text(model, 0, Column.STAGE) == "Queued"
+    assert text(model, 0, Column.SPEED) == ""
+    estimate = Estimate(size_bytes=2_000_000, size_bytes_max=3_000_000, seconds=95.0, method="heuristic")
+    model.set_estimate("next", "720p", estimate)
+    assert text(model, 0, Column.LEFT) == "~2 min to compress"
