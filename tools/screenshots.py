@@ -4,7 +4,7 @@
 
 Runs in a throwaway REELDROP_HOME against the built-in server with a few generated clips (ffmpeg), a slow
 upload limit so the queue is caught mid-flight, one paused file and one that is not a video. Writes
-empty.png, busy.png, settings.png, signin.png and jobs.png.
+empty.png, queued.png, busy.png, settings.png, signin.png and jobs.png.
 """
 
 from __future__ import annotations
@@ -95,6 +95,11 @@ def main(out_dir: Path) -> int:
         window.add_paths(sources[:1])
         wait(lambda: any(i.stage is Stage.DONE for i in window.model.items()), 120)
         window.add_paths(sources[1:])
+        # One encode at a time: while the first of them compresses, the others say Queued.
+        wait(lambda: any(i.queued for i in window.model.items()), 60)
+        wait(lambda: any(i.stage is Stage.COMPRESSING and not i.queued for i in window.model.items()), 60)
+        settle(1.0)
+        save(window, out_dir / "queued.png")
         wait(lambda: any(i.stage is Stage.UPLOADING for i in window.model.items()), 120)
         paused = next(i for i in window.model.items() if i.source.name.startswith("Kitchen"))
         running.session.run_command("pause", [paused.item_id])

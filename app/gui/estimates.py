@@ -40,16 +40,19 @@ def estimate_file(path: Path, preset_name: str, allow_hardware: bool) -> Estimat
     return estimate(preset, info, encoder)
 
 
+def not_started(item: ItemSnapshot) -> bool:
+    """Waiting for the user's Start (a started file waiting its turn is queued, not this)."""
+    if item.stage is Stage.WAITING:
+        return not item.queued
+    return item.stage is Stage.PAUSED and item.paused_stage in (None, Stage.WAITING)
+
+
 def wants_estimate(item: ItemSnapshot) -> bool:
     """Only files that have not started compressing (queued ones included): afterwards the real figures are
     on screen."""
     if item.size_after is not None:
         return False
-    return (
-        item.stage is Stage.WAITING
-        or item.queued
-        or (item.stage is Stage.PAUSED and item.paused_stage in (None, Stage.WAITING))
-    )
+    return item.queued or not_started(item)
 
 
 class EstimateService(QObject):

@@ -255,7 +255,7 @@ class MainWindow(QMainWindow):
 
     # -- queue commands ---------------------------------------------------------------------------
     def start_all(self) -> None:
-        waiting = [item.item_id for item in self.model.items() if item.stage is Stage.WAITING]
+        waiting = [item.item_id for item in self.model.items() if item.stage is Stage.WAITING and not item.queued]
         self.session.run_command("start", waiting)
 
     def _run_command(self, name: str, item_ids: list[str]) -> None:

@@ -26,7 +26,7 @@ from app.core.media.estimate import Estimate
 from app.core.pipeline_types import ItemSnapshot
 from app.gui import units
 from app.gui.drop_zone import DropZone
-from app.gui.estimates import wants_estimate
+from app.gui.estimates import not_started, wants_estimate
 from app.gui.presets_ui import PresetDelegate, fill_preset_combo
 from app.gui.progress_delegate import ProgressDelegate
 from app.gui.queue_model import Column, QueueModel
@@ -172,7 +172,7 @@ class QueuePanel(QWidget):
 
     def _update_summary(self, *_args: object) -> None:
         waiting = [item for item in self.model.items() if wants_estimate(item)]
-        self.start_all.setVisible(bool(waiting))
+        self.start_all.setVisible(any(not_started(item) for item in waiting))  # queued ones are started
         self.start_all.setEnabled(self._waiting is None)
         if not waiting:
             self.summary.setText("")

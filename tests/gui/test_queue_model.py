@@ -257,3 +257,19 @@ def test_a_queued_file_says_queued_in_its_stage_and_shows_its_estimate():
     estimate = Estimate(size_bytes=2_000_000, size_bytes_max=3_000_000, seconds=95.0, method="heuristic")
     model.set_estimate("next", "720p", estimate)
     assert text(model, 0, Column.LEFT) == "~2 min to compress"
+
+
+def test_start_all_is_only_for_files_not_started_yet(qtbot):
+    from app.gui.queue_panel import QueuePanel
+
+    model = QueueModel()
+    panel = QueuePanel(model)
+    qtbot.addWidget(panel)
+    panel.show()
+    model.update([snap("compressing", Stage.COMPRESSING, 0.3), snap("next", Stage.WAITING, queued=True)])
+    panel._update_summary()
+    assert not panel.start_all.isVisible(), "every file is started: the queued one only waits its turn"
+    assert panel.summary.text().startswith("1 file waiting")  # its estimate is still shown
+    model.update([snap("compressing", Stage.COMPRESSING, 0.3), snap("next", queued=True), snap("later")])
+    panel._update_summary()
+    assert panel.start_all.isVisible()
