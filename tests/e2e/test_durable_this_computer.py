@@ -104,13 +104,7 @@ def kill_group_when(cli: Cli, args: list[str], ready: Callable[[], Any], what: s
         start_new_session=True,
     )
     try:
-
-        def reached() -> Any:
-            if process.poll() is not None:
-                raise AssertionError(f"the CLI ended (exit {process.returncode}) before {what}")
-            return ready()
-
-        wait_until(reached, timeout=POINT_REACHED_WITHIN_S, interval=0.05, what=what)
+        wait_while_running(process, ready, what)
         started: list[psutil.Process] = [psutil.Process(process.pid), *descendants(process.pid)]
         os.killpg(process.pid, signal.SIGKILL)
     finally:
@@ -118,6 +112,19 @@ def kill_group_when(cli: Cli, args: list[str], ready: Callable[[], Any], what: s
             with_group_killed(process)
         process.wait(timeout=30)
     wait_all_ended(started, "the killed CLI and its built-in server")
+
+
+def wait_while_running(
+    process: subprocess.Popen[bytes], ready: Callable[[], Any], what: str, timeout: float = POINT_REACHED_WITHIN_S
+) -> None:
+    """Wait (bounded) for ``ready``; fail at once, saying so, if the process ends first."""
+
+    def reached() -> Any:
+        if process.poll() is not None:
+            raise AssertionError(f"process {process.pid} ended (exit {process.returncode}) before {what}")
+        return ready()
+
+    wait_until(reached, timeout=timeout, interval=0.05, what=what)
 
 
 def with_group_killed(process: subprocess.Popen[bytes]) -> None:
@@ -147,8 +154,9 @@ def manifest_matches(results: Path) -> int:
     return checked
 
 
-def nothing_went_wrong_in_the_log(home: Path) -> None:
-    text = log_text(home)
+def nothing_went_wrong_in_the_log(home: Path, text: str | None = None) -> None:
+    """No ERROR, CRITICAL or traceback in the CLI's log (or in ``text``, another log's)."""
+    text = log_text(home) if text is None else text
     bad = [line for line in text.splitlines() if " ERROR " in line or " CRITICAL " in line]
     assert not bad, "\n".join(bad)
     assert "Traceback" not in text, text[text.index("Traceback") - 2000 :][:6000]
@@ -176,7 +184,7 @@ def test_killed_during_the_upload_the_same_upload_resumes(tmp_path: Path) -> Non
     assert queue_stage(cli.home) == "uploading"
     before = queue_item(cli.home)
 
-    result = finish(cli, args)
+    result = finish(cli, args[:-2])  # the rest at full speed: the same file and preset, the same queued item
 
     assert result["stage"] == "done", result
     manifest_matches(Path(result["results_dir"]))
@@ -227,7 +235,7 @@ def test_killed_during_the_results_download_it_resumes_and_downloads_again_later
     assert before is not None and before["stage"] == "downloading"
     kept = partial_zip_bytes(cli.home)
 
-    result = finish(cli, args)
+    result = finish(cli, args[:-2])  # the rest at full speed
 
     assert result["stage"] == "done", result
     assert result["job_id"] == before["job_id"]
@@ -260,13 +268,7 @@ def run_killing_the_server_when(cli: Cli, args: list[str], ready: Callable[[], A
         start_new_session=True,
     )
     try:
-
-        def reached() -> Any:
-            if process.poll() is not None:
-                raise AssertionError(f"the CLI ended (exit {process.returncode}) before {what}")
-            return ready()
-
-        wait_until(reached, timeout=POINT_REACHED_WITHIN_S, interval=0.05, what=what)
+        wait_while_running(process, ready, what)
         servers = descendants(process.pid, is_python_spawn_child)
         assert len(servers) == 1, servers
         servers[0].kill()
@@ -355,12 +357,10 @@ def test_the_desktop_app_killed_while_the_server_processes_finishes_the_file_at_
     try:
 
         def window_processing() -> bool:
-            if first.poll() is not None:
-                raise AssertionError(f"the app ended (exit {first.returncode}) before the processing")
             jobs = server_rows(cli.home, "jobs")
             return queue_stage(cli.home) == "processing" and any(status == "processing" for _, status in jobs)
 
-        wait_until(window_processing, timeout=POINT_REACHED_WITHIN_S, interval=0.05, what="the window's job processing")
+        wait_while_running(first, window_processing, "the window's job processing")
         started = [psutil.Process(first.pid), *descendants(first.pid)]
         os.killpg(first.pid, signal.SIGKILL)  # the window and its built-in server, mid-job
     finally:
@@ -372,13 +372,9 @@ def test_the_desktop_app_killed_while_the_server_processes_finishes_the_file_at_
 
     again = start_desktop_app(cli, tmp_path / "user")
     try:
-
-        def done() -> bool:
-            if again.poll() is not None:
-                raise AssertionError(f"the relaunched app ended (exit {again.returncode}) before the file was done")
-            return queue_stage(cli.home) == "done"
-
-        wait_until(done, timeout=FINISH_WITHIN_S, interval=0.2, what="the relaunched app to finish the file")
+        wait_while_running(
+            again, lambda: queue_stage(cli.home) == "done", "the relaunched app finished the file", FINISH_WITHIN_S
+        )
         again.terminate()  # a polite quit, as from the window
         _, err = again.communicate(timeout=60)
     finally:
@@ -390,8 +386,5 @@ def test_the_desktop_app_killed_while_the_server_processes_finishes_the_file_at_
     manifest_matches(results)
     assert [job_id for job_id, _ in server_rows(cli.home, "jobs")] == [before["job_id"]], "no click, no new job"
     assert len(server_rows(cli.home, "uploads")) == 1, "nothing was uploaded again"
-    text = desktop_log_text(cli.home)
-    bad = [line for line in text.splitlines() if " ERROR " in line or " CRITICAL " in line]
-    assert not bad, "\n".join(bad)
-    assert "Traceback" not in text
+    nothing_went_wrong_in_the_log(cli.home, desktop_log_text(cli.home))
     no_work_left(cli.home)
