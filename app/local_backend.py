@@ -230,6 +230,9 @@ class _Relay(logging.Handler):
 # -- in the child ---------------------------------------------------------------------------------
 def serve_local_backend(recipe: _Recipe, parent: Connection, records: Any, parent_pid: int) -> None:
     """The child's whole life: start the server, say where it is, serve until told to stop or orphaned."""
+    from app.server.malloc_arenas import limit_malloc_arenas
+
+    limit_malloc_arenas()  # before any other thread allocates: memory flat while gigabytes pass through
     # First of all: a parent killed while we start, or while the worker encodes, must not leave us
     # running. The pipe's EOF below is not enough: the stop after it waits for the worker's job.
     exit_when_orphaned(parent_pid)

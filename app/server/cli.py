@@ -42,6 +42,10 @@ def _setup_logging(level: str) -> None:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from .malloc_arenas import limit_malloc_arenas
+
+    limit_malloc_arenas()  # before uvicorn's and the worker's threads: memory flat under long uploads
+
     from .app import build_services, close_services, create_app, set_public_url
 
     config = _config(args)
