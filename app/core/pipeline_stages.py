@@ -153,7 +153,7 @@ class CompressStage:
         self.temp_dir.mkdir(parents=True, exist_ok=True)
         streams = self.streams  # the setting may change mid-encode; this encode keeps what it began with
         tracker = ProgressTracker()
-        live.set_progress_source(lambda: _compress_progress(tracker, streams, record.item_id))
+        live.set_progress_source(lambda: _compress_progress(tracker, streams, record.item_id, record.size_before))
         live.set_queued(True)  # shown as Queued, not "Compressing 0 %", while another file's encode runs
         try:
             self._slots.take(live.check)
@@ -264,14 +264,20 @@ def _follower(
     return follow
 
 
-def _compress_progress(tracker: ProgressTracker, streams: StreamingUploads | None, item_id: str) -> StageProgress:
+def _compress_progress(
+    tracker: ProgressTracker, streams: StreamingUploads | None, item_id: str, source_bytes: int | None
+) -> StageProgress:
     snap = tracker.latest()
     if snap is None:
         return StageProgress()
     sent = streams.sent(item_id) if streams is not None else None
     # percent is None while the source's duration is unknown: the stage's fraction is unknown too.
     fraction = None if snap.percent is None else snap.percent / 100.0
-    return StageProgress(fraction=fraction, rate=None, eta=snap.eta_s, size_after=snap.output_bytes or None, sent=sent)
+    # The encode's speed as the source's bytes per second (ffmpeg's "1.5x" times the source's byte rate).
+    rate = None
+    if snap.speed and snap.total_s and source_bytes:
+        rate = snap.speed * source_bytes / snap.total_s
+    return StageProgress(fraction=fraction, rate=rate, eta=snap.eta_s, size_after=snap.output_bytes or None, sent=sent)
 
 
 def _percent_text(tracker: ProgressTracker) -> str:

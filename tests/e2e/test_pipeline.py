@@ -162,7 +162,9 @@ def test_retry_after_the_job_ended_on_the_server_sends_the_file_again(
     assert done.job_id and done.job_id != first_job
 
 
-def test_a_file_waiting_for_the_encoder_says_queued_not_compressing(make_pipeline, tmp_path: Path) -> None:
+def test_a_file_waiting_for_the_encoder_says_queued_and_the_one_compressing_shows_its_speed(
+    make_pipeline, tmp_path: Path
+) -> None:
     # One encode at a time: while the first file compresses, the second has a driver but waits its turn.
     first = make_clip(tmp_path / "first.mp4", seconds=20, size="1280x720")
     second = make_clip(tmp_path / "second.mp4", seconds=1, size="320x240")
@@ -171,14 +173,16 @@ def test_a_file_waiting_for_the_encoder_says_queued_not_compressing(make_pipelin
     deadline = time.monotonic() + 60
     while True:
         by_id = {s.item_id: s for s in pipeline.snapshot()}
-        if by_id[first_id].stage is Stage.COMPRESSING and by_id[first_id].stage_fraction > 0:
-            break
+        compressing = by_id[first_id]
+        if compressing.stage is Stage.COMPRESSING and compressing.stage_fraction > 0 and compressing.rate:
+            break  # with its speed: the source's bytes per second (shown in the Speed column)
         assert time.monotonic() < deadline, by_id
         time.sleep(0.05)
     waiting = by_id[second_id]
     assert waiting.queued and waiting.stage in (Stage.WAITING, Stage.COMPRESSING), waiting
     assert waiting.overall_fraction == 0.0 and waiting.rate is None
-    assert not by_id[first_id].queued
+    assert not compressing.queued and compressing.eta is not None
+    assert 0 < compressing.rate < first.stat().st_size * 100  # bytes/s of the source: at most 100x real time
     done = wait_until(pipeline, second_id, {Stage.UPLOADING, Stage.PROCESSING, Stage.DOWNLOADING, Stage.DONE})
     assert not done.queued
     pipeline.cancel(first_id)
