@@ -1,9 +1,10 @@
 """The "This computer" profile: the reference backend, started on this machine for the app and the CLI.
 
-A new user tries everything without an account: the embedded server (moto S3 in memory, SQLite in the
-app's data dir) starts on 127.0.0.1, and a local user gets a token that lives only as long as it runs.
+A new user tries everything without an account: the embedded server (its objects in a folder store and
+SQLite, both in the app's data dir, so nothing is lost at a quit, a crash or a reboot) starts on 127.0.0.1,
+and a local user gets a token kept in its database.
 
-It runs in a child process of its own. The embedded S3, the API and the worker are Python: inside the
+It runs in a child process of its own. The store's routes, the API and the worker are Python: inside the
 app's process their work held the GIL the window's event loop needs too, and with 8 uploads running the
 window froze for up to half a second at a time (bench/gui_stall.py). In a child they use another core.
 The child ends with its parent: it waits on the pipe to the parent and stops when that closes, whether
