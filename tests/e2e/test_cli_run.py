@@ -16,7 +16,7 @@ import pytest
 from app.core.media import probe
 from app.core.paths import app_paths
 from app.core.settings import Settings, save_settings
-from tests.support.files import make_clip, sha256_of
+from tests.support.files import make_clip, pad_with_free_box, sha256_of
 from tests.support.servers import RunningServer, User
 
 CLI = [sys.executable, "-m", "app.cli"]
@@ -152,7 +152,7 @@ def test_killed_at_a_stage_then_run_again_continues(
     if stage == "uploading":
         # a multipart upload (the test server's threshold is 6 MiB) slow enough to be caught in the middle
         source = make_clip(tmp_path / "big.mp4", seconds=4, size="1280x720")
-        source.write_bytes(source.read_bytes() + os.urandom(14 * 1024 * 1024))  # trailing bytes ffmpeg ignores
+        pad_with_free_box(source, 14 * 1024 * 1024)  # bytes players skip
         preset = "original"
         paths = app_paths({"REELDROP_HOME": str(home)})
         save_settings(Settings(bandwidth_limit=4 * 1024 * 1024, concurrency=2), paths.settings_file)

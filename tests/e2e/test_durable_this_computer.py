@@ -28,7 +28,7 @@ import psutil
 import pytest
 
 from tests.support.cli import Cli, json_lines
-from tests.support.files import make_clip, sha256_of
+from tests.support.files import make_clip, pad_with_free_box, sha256_of
 from tests.support.processes import descendants, is_python_spawn_child, wait_all_ended
 from tests.support.waiting import wait_until
 
@@ -177,8 +177,7 @@ def test_killed_during_the_upload_the_same_upload_resumes(tmp_path: Path) -> Non
     # A multipart upload (over 16 MiB asks for parts) slowed to last several seconds: 4 s of video with
     # trailing bytes ffmpeg ignores, sent as it is ("original").
     source = make_clip(tmp_path / "big.mp4", seconds=4, size="1280x720")
-    with open(source, "ab") as out:
-        out.write(os.urandom(22 * 1024 * 1024))
+    pad_with_free_box(source, 22 * 1024 * 1024)
     args = run_args(source, "original", tmp_path / "out", "--limit-rate", "2M")
     kill_group_when(cli, args, lambda: journaled_parts(cli.home) >= 1, "a part of the upload was stored")
     assert queue_stage(cli.home) == "uploading"
