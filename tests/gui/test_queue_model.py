@@ -273,3 +273,45 @@ def test_start_all_is_only_for_files_not_started_yet(qtbot):
     model.update([snap("compressing", Stage.COMPRESSING, 0.3), snap("next", queued=True), snap("later")])
     panel._update_summary()
     assert panel.start_all.isVisible()
+
+
+def _fill_right_edge(image: QImage, highlight: QColor) -> int:
+    """The rightmost column the bar's fill reaches, along the bar's top quarter (above the text)."""
+    y = image.height() // 4 + 1
+    return max((x for x in range(image.width()) if _near(image.pixelColor(x, y), highlight, 90)), default=-1)
+
+
+@pytest.fixture(params=["Fusion", "Windows"])
+def style_named(request, qapp):
+    """Each style the tests can load here: they draw a bar's text differently (or, on macOS, not at all)."""
+    before = qapp.style().name()
+    qapp.setStyle(request.param)
+    yield request.param
+    qapp.setStyle(before)
+
+
+def _near(pixel: QColor, colour: QColor, tolerance: int) -> bool:
+    return (
+        abs(pixel.red() - colour.red()) + abs(pixel.green() - colour.green()) + abs(pixel.blue() - colour.blue())
+        < tolerance
+    )
+
+
+@pytest.mark.parametrize("fraction", [0.40, 0.44, 0.48, 0.5, 0.52, 0.56])
+def test_the_percent_stays_readable_where_the_fill_runs_under_it(style_named, fraction):
+    # Where the fill passes under the text, the text over the fill is in the highlight's text colour, and
+    # beside the fill in the text colour: no dark text on the fill (the issue's "41%" with its 4 lost in the
+    # blue), and the text is there at all beside it.
+    palette = QApplication.palette()
+    highlight = palette.color(QPalette.ColorRole.Highlight)
+    dark = palette.color(QPalette.ColorRole.Text)
+    image = _paint_bar(snap("a", Stage.UPLOADING, fraction))
+    fill_right = _fill_right_edge(image, highlight)
+    assert fill_right > 0
+    rows = range(image.height())
+    dark_on_fill = [(x, y) for y in rows for x in range(fill_right - 1) if _near(image.pixelColor(x, y), dark, 60)]
+    assert dark_on_fill == [], f"{len(dark_on_fill)} dark text pixels on the fill at {fraction:.0%} ({style_named})"
+    beside = range(fill_right + 2, image.width() - 4)
+    dark_beside = [(x, y) for y in rows for x in beside if _near(image.pixelColor(x, y), dark, 60)]
+    if fraction < 0.5:  # the text's right part is beside the fill
+        assert dark_beside, f"no text beside the fill at {fraction:.0%} ({style_named})"
