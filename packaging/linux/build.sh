@@ -3,7 +3,7 @@
 #
 #   bash packaging/linux/build.sh
 #
-# makes dist/reeldrop-<version>-linux-<arch>.tar.gz (and an AppImage next to it when `appimagetool` is on
+# makes dist/reeldrop-<version>-linux-<arch>.tar.xz (and an AppImage next to it when `appimagetool` is on
 # PATH). By default it creates a private build environment in build/venv and installs the app and
 # PyInstaller there, so a clean checkout needs nothing but python3 (3.11+) and the network to the package
 # index. REELDROP_BUILD_PYTHON=/path/to/python uses an environment that already has the app (an editable
@@ -71,9 +71,11 @@ else
 fi
 
 # --- 4. the tarball --------------------------------------------------------------------------------
-step "dist/$NAME.tar.gz"
-rm -f "$ROOT/dist/$NAME.tar.gz"
-tar -C "$WORK/stage" --owner=0 --group=0 --numeric-owner -czf "$ROOT/dist/$NAME.tar.gz" "$NAME"
+# xz, not gzip: 100 MB instead of 138 (the static ffmpeg alone packs to 50 MB instead of 68). `-T0` packs on
+# every core (95 s on 2 here; 4 min 40 s on one), and every tar a Linux user has unpacks it (`tar -xf`).
+step "dist/$NAME.tar.xz"
+rm -f "$ROOT/dist/$NAME.tar.xz" "$ROOT/dist/$NAME.tar.gz"
+XZ_OPT="-6 -T0" tar -C "$WORK/stage" --owner=0 --group=0 --numeric-owner -cJf "$ROOT/dist/$NAME.tar.xz" "$NAME"
 
 # --- 5. an AppImage, where appimagetool can be had -------------------------------------------------
 if command -v appimagetool >/dev/null; then
