@@ -65,5 +65,10 @@ def short_reason(error_type: str | None) -> str:
     return _SHORT_REASONS.get(error_type or "", ("", ""))[0]
 
 
+def every_short_reason() -> list[str]:
+    """All the words `short_reason` can give (the queue sizes its Stage column to hold them)."""
+    return [short for short, _ in _SHORT_REASONS.values()]
+
+
 def what_to_do(error_type: str | None) -> str:
     return _SHORT_REASONS.get(error_type or "", ("", "Retry continues from the last finished step."))[1]

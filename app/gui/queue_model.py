@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QApplication
 from app.core.media.estimate import Estimate
 from app.core.pipeline_types import ItemSnapshot, Stage
 from app.gui import units
-from app.gui.plain_errors import short_reason
+from app.gui.plain_errors import every_short_reason, short_reason
 from app.gui.presets_ui import preset_short_name
 
 SNAPSHOT_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -64,6 +64,18 @@ def stage_text(item: ItemSnapshot) -> str:
     if item.stage is Stage.COMPRESSING and item.sent_while_compressing:
         return "Compressing + uploading"
     return item.stage.label
+
+
+def every_stage_text() -> list[str]:
+    """Everything `stage_text` can say: the Stage column is made wide enough for the longest."""
+    working = (Stage.COMPRESSING, Stage.UPLOADING, Stage.PROCESSING, Stage.DOWNLOADING)
+    return [
+        *(stage.label for stage in Stage),
+        "Queued",
+        "Compressing + uploading",
+        *(f"Paused ({stage.label.lower()})" for stage in working),
+        *(f"Failed: {reason}" for reason in every_short_reason()),
+    ]
 
 
 class QueueModel(QAbstractTableModel):

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QPushButton,
+    QStyle,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -29,7 +30,7 @@ from app.gui.drop_zone import DropZone
 from app.gui.estimates import not_started, wants_estimate
 from app.gui.presets_ui import PresetDelegate, fill_preset_combo
 from app.gui.progress_delegate import ProgressDelegate
-from app.gui.queue_model import Column, QueueModel
+from app.gui.queue_model import Column, QueueModel, every_stage_text
 
 # Column widths in average character widths, so they scale with the font and the screen's DPI.
 _COLUMN_CHARS = {
@@ -123,6 +124,12 @@ class QueuePanel(QWidget):
         char = self.fontMetrics().averageCharWidth()
         for column, chars in _COLUMN_CHARS.items():
             self.table.setColumnWidth(column, char * chars)
+        # The Stage column holds its longest words whole ("Compressing + uploading", "Failed: server lost
+        # the results"): measured in the table's font, as an average character width cannot say.
+        metrics = self.table.fontMetrics()
+        margin = 2 * (self.table.style().pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin, None, self.table) + 1)
+        widest = max(metrics.horizontalAdvance(words) for words in every_stage_text())
+        self.table.setColumnWidth(Column.STAGE, max(self.table.columnWidth(Column.STAGE), widest + margin + char))
         self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 12)
 
     # -- options ----------------------------------------------------------------------------------

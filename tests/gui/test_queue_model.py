@@ -315,3 +315,24 @@ def test_the_percent_stays_readable_where_the_fill_runs_under_it(style_named, fr
     dark_beside = [(x, y) for y in rows for x in beside if _near(image.pixelColor(x, y), dark, 60)]
     if fraction < 0.5:  # the text's right part is beside the fill
         assert dark_beside, f"no text beside the fill at {fraction:.0%} ({style_named})"
+
+
+def test_the_stage_column_holds_its_longest_words_whole(qtbot):
+    from app.gui.queue_model import every_stage_text
+    from app.gui.queue_panel import QueuePanel
+
+    model = QueueModel()
+    panel = QueuePanel(model)
+    qtbot.addWidget(panel)
+    panel.resize(900, 500)  # narrower than the screenshots: the File column gives way, not the Stage column
+    panel.show()
+    failed = dataclasses.replace(snap("lost", Stage.FAILED), error="x", error_type="results_lost")
+    overlap = snap("both", Stage.COMPRESSING, 0.5, sent_while_compressing=1_000_000)
+    model.update([failed, overlap, snap("held", Stage.PAUSED, 0.3, paused_stage=Stage.DOWNLOADING)])
+    metrics = panel.table.fontMetrics()
+    width = panel.table.columnWidth(Column.STAGE)
+    for row in range(model.rowCount()):
+        words = text(model, row, Column.STAGE)
+        assert words in every_stage_text()
+        assert metrics.horizontalAdvance(words) < width - 8, f"{words!r} does not fit in {width} px"
+    assert "Compressing + uploading" in every_stage_text() and "Failed: server lost the results" in every_stage_text()
