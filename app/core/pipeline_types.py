@@ -7,7 +7,7 @@ neither sees threads, ffmpeg or HTTP.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -74,11 +74,14 @@ class QueueTotals:
     eta: float | None
 
 
-def totals_of(items: Sequence[ItemSnapshot]) -> QueueTotals:
-    """The status bar's figures for a list of snapshots (plain arithmetic: any thread may compute it)."""
+def totals_of(items: Sequence[ItemSnapshot], compress_seconds: Mapping[str, float] | None = None) -> QueueTotals:
+    """The status bar's figures for a list of snapshots (plain arithmetic: any thread may compute it).
+
+    `compress_seconds` (item id -> the estimated time to compress it) lets the time left count the files
+    started but still queued; without it, they are left out.
+    """
     active = [i for i in items if i.stage in _ACTIVE]
     sized = [i for i in items if i.size_before]
-    etas = [i.eta for i in active if i.eta is not None]
     rates = [i.rate for i in active if i.rate and i.stage is Stage.UPLOADING]
     return QueueTotals(
         items=len(items),
@@ -88,8 +91,35 @@ def totals_of(items: Sequence[ItemSnapshot]) -> QueueTotals:
         bytes_done=sum(int((i.size_before or 0) * i.overall_fraction) for i in sized),
         bytes_total=sum(i.size_before or 0 for i in sized),
         rate=sum(rates) if rates else None,
-        eta=max(etas) if etas else None,
+        eta=queue_time_left(items, compress_seconds or {}),
     )
+
+
+def queue_time_left(items: Sequence[ItemSnapshot], compress_seconds: Mapping[str, float]) -> float | None:
+    """Seconds until the files being worked on or queued are through what is known of their work.
+
+    One file compresses at a time, so the encoder's line is the encode under way plus every queued file's
+    estimated encode, one after another; the other files' stages run beside it. The time left is the
+    longer of the two. It is unknown (None) while a queued file has no estimate yet: a figure that left it
+    out would say "a few seconds" with minutes of work waiting, the lie this replaces.
+    """
+    queued = [i for i in items if i.queued and not i.stage.finished]
+    working = [i for i in items if i.stage in _ACTIVE and not i.queued]
+    if not queued and not working:
+        return None
+    if any(i.item_id not in compress_seconds for i in queued):
+        return None
+    encoder_line = sum(compress_seconds[i.item_id] for i in queued)
+    beside = 0.0
+    for item in working:
+        if item.eta is None:
+            continue
+        if item.stage is Stage.COMPRESSING:
+            encoder_line += item.eta
+        else:
+            beside = max(beside, item.eta)
+    known = queued or any(i.eta is not None for i in working)
+    return max(encoder_line, beside) if known else None
 
 
 _ACTIVE = (Stage.COMPRESSING, Stage.UPLOADING, Stage.PROCESSING, Stage.DOWNLOADING)

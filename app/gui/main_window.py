@@ -7,6 +7,7 @@ the connection. Quitting (Ctrl+Q, File > Quit, the window's close button) with f
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.pipeline_types import ItemSnapshot, QueueTotals, Stage
+from app.core.pipeline_types import ItemSnapshot, QueueTotals, Stage, queue_time_left
 from app.core.settings import Profile, Settings
 from app.gui import dialogs, units
 from app.gui.account_menu import AccountButton
@@ -97,6 +98,7 @@ class MainWindow(QMainWindow):
         self.queue_actions = QueueActions(self.queue_panel.selected_items, self)
         self.account = AccountButton()
         self.totals_label = QLabel("Queue empty")
+        self._totals: QueueTotals | None = None  # the latest from the bridge, shown with the estimates
         self.connection_label = QLabel()
         self.statusBar().addPermanentWidget(self.totals_label, 1)
         self.statusBar().addPermanentWidget(self.connection_label)
@@ -183,7 +185,8 @@ class MainWindow(QMainWindow):
         bridge, session, panel = self.bridge, self.session, self.queue_panel
         bridge.snapshots_changed.connect(self.model.update)
         bridge.snapshots_changed.connect(lambda _items: self.queue_actions.update_enabled())
-        bridge.totals_changed.connect(lambda totals: self.totals_label.setText(totals_text(totals)))
+        bridge.totals_changed.connect(self._show_totals)
+        self.model.estimates_changed.connect(lambda: self._show_totals(self._totals))
         bridge.item_finished.connect(self.notifier.item_finished)
         bridge.item_failed.connect(self.notifier.item_failed)
         self.notifier.notified.connect(lambda title, _message: self.statusBar().showMessage(title, 8000))
@@ -318,6 +321,15 @@ class MainWindow(QMainWindow):
 
     def open_about(self) -> None:
         dialogs.open_about(self, self.bridge)
+
+    def _show_totals(self, totals: QueueTotals | None) -> None:
+        """The status bar's figures; its time left counts the queued files' estimated encodes (the core's
+        totals cannot: the estimates are made here)."""
+        if totals is None:
+            return
+        self._totals = totals
+        eta = queue_time_left(self.model.items(), self.model.compress_seconds())
+        self.totals_label.setText(totals_text(dataclasses.replace(totals, eta=eta)))
 
     # -- the queue before the pipeline is up -------------------------------------------------------
     def _waiting_changed(self, waiting: str | None) -> None:

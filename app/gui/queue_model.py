@@ -80,6 +80,7 @@ def every_stage_text() -> list[str]:
 
 class QueueModel(QAbstractTableModel):
     preset_change_requested = Signal(str, str)  # item_id, preset name (edited in the Preset column)
+    estimates_changed = Signal()  # a file's estimate arrived: the queue's time left may change with it
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
@@ -129,10 +130,16 @@ class QueueModel(QAbstractTableModel):
             return
         self._estimates[item_id] = (preset, estimate)
         self.dataChanged.emit(self.index(row, Column.SIZE), self.index(row, Column.LEFT))
+        self.estimates_changed.emit()
 
     def estimate_for(self, item: ItemSnapshot) -> Estimate | str | None:
         preset, estimate = self._estimates.get(item.item_id, (None, None))
         return estimate if preset == item.preset else None
+
+    def compress_seconds(self) -> dict[str, float]:
+        """item id -> the estimated time to compress it, for the files whose estimate is known."""
+        known = {item.item_id: self.estimate_for(item) for item in self._items}
+        return {item_id: e.seconds for item_id, e in known.items() if isinstance(e, Estimate)}
 
     # -- reading ----------------------------------------------------------------------------------
     def items(self) -> list[ItemSnapshot]:

@@ -336,3 +336,13 @@ def test_the_stage_column_holds_its_longest_words_whole(qtbot):
         assert words in every_stage_text()
         assert metrics.horizontalAdvance(words) < width - 8, f"{words!r} does not fit in {width} px"
     assert "Compressing + uploading" in every_stage_text() and "Failed: server lost the results" in every_stage_text()
+
+
+def test_the_model_hands_out_the_compress_estimates_it_holds_and_says_when_one_arrives(qtbot):
+    model = QueueModel()
+    model.update([snap("next", Stage.WAITING, queued=True), snap("other", Stage.WAITING, queued=True)])
+    estimate = Estimate(size_bytes=2_000_000, size_bytes_max=3_000_000, seconds=95.0, method="heuristic")
+    with qtbot.waitSignal(model.estimates_changed, timeout=1000):
+        model.set_estimate("next", "720p", estimate)
+    model.set_estimate("other", "1080p", estimate)  # made for another preset than the file's: not its estimate
+    assert model.compress_seconds() == {"next": 95.0}
