@@ -47,6 +47,13 @@ frozen() {
   timeout "$STEP_TIMEOUT" env PATH="$WORK/empty-bin" HOME="$WORK/home" \
     REELDROP_HOME="${HOME_DIR:-$WORK/reeldrop-home}" "$@"
 }
+# For `… &`: a function run in the background is a subshell, and a SIGTERM to its PID ($!) ends the subshell
+# alone, leaving the server running after the test. exec makes that PID `timeout`'s own, which passes the
+# signal on to the server and waits for it to stop.
+frozen_exec() {
+  exec timeout "$STEP_TIMEOUT" env PATH="$WORK/empty-bin" HOME="$WORK/home" \
+    REELDROP_HOME="${HOME_DIR:-$WORK/reeldrop-home}" "$@"
+}
 
 # --- 1. versions -----------------------------------------------------------------------------------
 version_line="$(frozen "$APP/reeldrop" --version)"
@@ -93,7 +100,7 @@ PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
   2>/dev/null || echo $((20000 + RANDOM % 20000)))"
 URL="http://127.0.0.1:$PORT"
 SERVER_DATA="$WORK/server-data"
-frozen "$APP/reeldrop-server" --data-dir "$SERVER_DATA" serve --port "$PORT" >"$WORK/server.log" 2>&1 &
+frozen_exec "$APP/reeldrop-server" --data-dir "$SERVER_DATA" serve --port "$PORT" >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 1 120); do
   grep -q "Application startup complete" "$WORK/server.log" && break
@@ -166,7 +173,7 @@ if [ "$gui_status" -ne 0 ] || grep -q "Traceback" "$WORK/gui.err"; then
   fail "the GUI exited with status $gui_status (3: never connected; 124: hung)"
 fi
 grep -q "connected to its backend" "$WORK/gui.err" || { cat "$WORK/gui.err" >&2; fail "the GUI never connected"; }
-ready="$(grep -o 'ready in [0-9.]* s' "$WORK/gui.err" | head -n 1)" || true
+ready="$(grep -ho 'ready in [0-9.]* s' "$WORK/gui-home/log/reeldrop.log" "$WORK/gui.err" 2>/dev/null | head -n 1)" || true
 pass "the GUI started offscreen, connected to its built-in backend (${ready:-its start-up time not logged}) and quit cleanly"
 
 echo "smoke test passed in $((SECONDS - started)) s"

@@ -47,3 +47,26 @@ def test_a_server_for_many_machines_still_has_its_drivers() -> None:
     import huey.storage
 
     assert huey.storage.Redis is not None
+
+
+def _nice_of(stat: str) -> int:
+    # /proc/<pid>/task/<tid>/stat: "pid (comm) state ..." with nice the 19th field; comm may hold spaces.
+    return int(stat.rsplit(")", 1)[1].split()[16])
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads each thread's nice value from /proc")
+def test_every_thread_of_the_built_in_server_runs_below_the_window_once_it_is_up(tmp_path: Path) -> None:
+    import os
+
+    from app.local_backend import SERVER_NICENESS, start_local_backend
+
+    backend = start_local_backend(tmp_path / "server")
+    try:
+        pid = backend.pid
+        assert pid is not None
+        ours = os.getpriority(os.PRIO_PROCESS, 0)
+        threads = {task.name: _nice_of((task / "stat").read_text()) for task in Path(f"/proc/{pid}/task").iterdir()}
+        assert len(threads) > 3, threads  # the main thread, uvicorn's, the worker's: all of them
+        assert all(nice >= ours + SERVER_NICENESS for nice in threads.values()), threads
+    finally:
+        backend.stop()
