@@ -22,6 +22,7 @@ from app.core.pipeline_live import Interruption, ItemCancelled, ItemPaused, Live
 from app.core.pipeline_sources import expand_sources, refuse_reason
 from app.core.pipeline_stages import StageFailed, StageRedo, StageRunner, cancelled_changes
 from app.core.pipeline_store import ItemRecord, PipelineStore
+from app.core.pipeline_timing import WORK_STAGES, StageClock
 from app.core.pipeline_types import ItemSnapshot, QueueTotals, Stage, totals_of
 from app.core.settings import MAX_CONCURRENCY, Settings
 from app.core.transfer.engine import UploadEngine
@@ -29,13 +30,6 @@ from app.core.transfer.journal import Journal
 
 log = logging.getLogger(__name__)
 
-# How much of one honest progress bar each stage fills.
-_WEIGHTS = {
-    Stage.COMPRESSING: (0.0, 0.40),
-    Stage.UPLOADING: (0.40, 0.40),
-    Stage.PROCESSING: (0.80, 0.12),
-    Stage.DOWNLOADING: (0.92, 0.08),
-}
 _ORDER = [Stage.COMPRESSING, Stage.UPLOADING, Stage.PROCESSING, Stage.DOWNLOADING, Stage.DONE]
 # How often one drive of an item may go back a stage because the server lost what it followed (StageRedo):
 # once is a server that was reset; again and again is a server that loses everything, and the item fails.
@@ -71,6 +65,7 @@ class Pipeline:
         # Where an item's stage stood when a pause ended it (a parked upload, a partial download): a paused
         # file shows that, not the start of its stage. In memory: after a restart it shows the stage's start.
         self._paused_progress: dict[str, StageProgress] = {}
+        self._clock = StageClock()  # each stage's share of an item's bar: its expected time
         self._records: dict[str, ItemRecord] = {r.item_id: r for r in store.all()}
         most = max(max_active, item_drivers(MAX_CONCURRENCY))
         self._drivers = GatedPool(max_active, most=most, thread_name_prefix="reeldrop-item")
@@ -170,6 +165,7 @@ class Pipeline:
         # Start again at the first stage whose result is missing; what was done is kept.
         stage = self._runner.first_missing_stage(record)
         forget: dict[str, object] = {"job_id": None, "upload_id": None} if stage is not Stage.PROCESSING else {}
+        self._clock.forget(item_id)  # its bar starts again from what is left to do
         self._save(item_id, stage=stage, error=None, error_type=None, **forget)
         self._launch(item_id)
 
@@ -187,6 +183,7 @@ class Pipeline:
         with self._lock:
             self._records.pop(item_id, None)
             self._paused_progress.pop(item_id, None)
+        self._clock.forget(item_id)
         self._changed(item_id)
 
     def set_preset(self, item_id: str, preset: str) -> None:
@@ -203,7 +200,7 @@ class Pipeline:
             records = sorted(self._records.values(), key=lambda r: r.position)
             lives = dict(self._live)
             held = dict(self._paused_progress)
-        return [self._snapshot_of(r, lives.get(r.item_id), held.get(r.item_id)) for r in records]
+        return [self._snapshot_of(r, lives.get(r.item_id), held.get(r.item_id), self._clock) for r in records]
 
     def totals(self) -> QueueTotals:
         return totals_of(self.snapshot())
@@ -267,12 +264,14 @@ class Pipeline:
             if record.stage_enum is Stage.WAITING:
                 record = self._save(item_id, stage=Stage.COMPRESSING)
             redos = 0
-            while record.stage_enum in _WEIGHTS:
+            while record.stage_enum in WORK_STAGES:
                 live.check()
                 stage = record.stage_enum
+                self._clock.stage_began(item_id, stage)
                 try:
                     changes = self._runner.run(stage, record, live)
                 except StageRedo as redo:
+                    self._clock.interrupted(item_id)
                     live.set_progress_source(None)
                     redos += 1
                     if redos > MAX_REDOS:
@@ -282,6 +281,7 @@ class Pipeline:
                 live.set_progress_source(None)
                 next_stage = _ORDER[_ORDER.index(stage) + 1]
                 record = self._save(item_id, stage=next_stage, **changes)
+                self._clock.stage_ended(item_id, stage, record)
         except ItemPaused:
             # A quit keeps the journaled stage as it is: the next launch continues from there.
             if live.interruption is not Interruption.QUIT:
@@ -302,12 +302,13 @@ class Pipeline:
             log.exception("item %s failed unexpectedly", item_id)
             self._save(item_id, stage=Stage.FAILED, error=f"Unexpected error: {exc}", error_type="internal")
         finally:
+            self._clock.interrupted(item_id)  # (a stage that ended has already been timed)
             with self._lock:
                 self._live.pop(item_id, None)
                 latest = self._records.get(item_id)
             if live.remove_when_done:
                 self.remove(item_id)
-            elif latest is not None and latest.stage_enum in _WEIGHTS and live.interruption is Interruption.PAUSE:
+            elif latest is not None and latest.stage_enum in WORK_STAGES and live.interruption is Interruption.PAUSE:
                 self._launch(item_id)  # resumed while this driver was still winding down from the pause
 
     # -- helpers ----------------------------------------------------------------------------------
@@ -334,7 +335,9 @@ class Pipeline:
                 log.exception("change listener failed")
 
     @staticmethod
-    def _snapshot_of(record: ItemRecord, live: LiveItem | None, held: StageProgress | None = None) -> ItemSnapshot:
+    def _snapshot_of(
+        record: ItemRecord, live: LiveItem | None, held: StageProgress | None, clock: StageClock
+    ) -> ItemSnapshot:
         stage = record.stage_enum
         if live is not None:
             progress = live.progress()
@@ -346,11 +349,10 @@ class Pipeline:
         # A paused item shows where its work stands: held in place (a suspended encode), its live progress.
         working = Stage(record.paused_stage) if paused and record.paused_stage else stage
         unknown = False
-        if working in _WEIGHTS:
-            start, weight = _WEIGHTS[working]
+        if working in WORK_STAGES:
             unknown = progress.fraction is None  # say, an encode of a source whose duration is unknown
             fraction = progress.fraction or 0.0
-            overall = start + weight * fraction
+            overall = clock.overall(record, working, progress, paused=paused)
         elif stage is Stage.DONE:
             overall, fraction = 1.0, 1.0
         else:
@@ -437,6 +439,7 @@ def saved_queue(paths: AppPaths, backend_id: str) -> list[ItemSnapshot]:
         return []
     store = PipelineStore(path)
     try:
-        return [Pipeline._snapshot_of(record, None) for record in store.all()]
+        clock = StageClock()  # nothing timed yet: each stage's share as modelled
+        return [Pipeline._snapshot_of(record, None, None, clock) for record in store.all()]
     finally:
         store.close()

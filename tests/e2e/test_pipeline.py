@@ -26,9 +26,19 @@ def test_a_clip_goes_end_to_end_and_lands_its_results(make_pipeline, tmp_path: P
     clip = make_clip(tmp_path / "holiday.mp4", seconds=2, size="640x360")
     pipeline = make_pipeline()
     [item_id] = pipeline.add([clip], preset="480p")
-    done = wait_until(pipeline, item_id, {Stage.DONE, Stage.FAILED})
+    seen = [wait_until(pipeline, item_id, {Stage.COMPRESSING, Stage.UPLOADING, Stage.PROCESSING})]
+    while seen[-1].stage not in (Stage.DONE, Stage.FAILED):
+        time.sleep(0.05)
+        seen.append(next(s for s in pipeline.snapshot() if s.item_id == item_id))
+    done = seen[-1]
     assert done.stage is Stage.DONE, done.error
     assert done.overall_fraction == 1.0 and done.results_dir is not None
+    # One bar that only moves forward, and processing (the server's encodes, the longest step) has its
+    # share of it: the bar no longer jumps to 80 % as processing begins.
+    fractions = [s.overall_fraction for s in seen]
+    assert fractions == sorted(fractions)
+    processing = [s.overall_fraction for s in seen if s.stage is Stage.PROCESSING]
+    assert processing and processing[0] < 0.6, processing[:3]
     files = {p.relative_to(done.results_dir).as_posix() for p in done.results_dir.rglob("*") if p.is_file()}
     assert "manifest.json" in files or any(f.endswith("manifest.json") for f in files), files
     # the compressed temp file is cleaned once the results are home
@@ -100,8 +110,8 @@ def test_pause_and_resume_during_upload_keep_the_parts(make_pipeline, tmp_path: 
     pipeline.pause(item_id)
     paused = wait_until(pipeline, item_id, {Stage.PAUSED})
     assert paused.paused_stage is Stage.UPLOADING
-    # "Paused at" where it stood, not at the start of the upload stage (40 %).
-    assert paused.stage_fraction >= 0.2 and paused.overall_fraction >= uploading.overall_fraction > 0.40
+    # "Paused at" where it stood, not at the start of the upload stage.
+    assert paused.stage_fraction >= 0.2 and paused.overall_fraction >= uploading.overall_fraction > 0.0
     assert paused.rate is None and paused.eta is None
     time.sleep(0.5)
     assert next(s for s in pipeline.snapshot() if s.item_id == item_id).stage is Stage.PAUSED
