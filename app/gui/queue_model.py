@@ -137,9 +137,14 @@ class QueueModel(QAbstractTableModel):
         return estimate if preset == item.preset else None
 
     def compress_seconds(self) -> dict[str, float]:
-        """item id -> the estimated time to compress it, for the files whose estimate is known."""
+        """item id -> the estimated time to compress it, for the files whose estimate is known. A file that
+        could not be estimated (not a video, unreadable) counts as no time: it will fail at once."""
         known = {item.item_id: self.estimate_for(item) for item in self._items}
-        return {item_id: e.seconds for item_id, e in known.items() if isinstance(e, Estimate)}
+        return {
+            item_id: estimate.seconds if isinstance(estimate, Estimate) else 0.0
+            for item_id, estimate in known.items()
+            if estimate is not None
+        }
 
     # -- reading ----------------------------------------------------------------------------------
     def items(self) -> list[ItemSnapshot]:

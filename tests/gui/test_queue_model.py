@@ -346,3 +346,5 @@ def test_the_model_hands_out_the_compress_estimates_it_holds_and_says_when_one_a
         model.set_estimate("next", "720p", estimate)
     model.set_estimate("other", "1080p", estimate)  # made for another preset than the file's: not its estimate
     assert model.compress_seconds() == {"next": 95.0}
+    model.set_estimate("other", "720p", "This file is not a video.")  # it will fail at once: no time
+    assert model.compress_seconds() == {"next": 95.0, "other": 0.0}
