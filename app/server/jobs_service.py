@@ -65,13 +65,16 @@ def normalize_options(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def ready_upload(session: Session, store: ObjectStore, upload: Upload) -> Upload:
-    """The upload a job may process; an unconfirmed POST upload is checked now (seed 004 skips complete)."""
-    if upload.status == "pending" and upload.method == "POST":
-        try:
+    """The upload a job may process; an unconfirmed POST upload is checked now (seed 004 skips complete),
+    also where the client used the POST form beside a multipart plan (seeds 003 and 004 above 100 MiB)."""
+    try:
+        if svc_uploads.sent_with_the_form(store, upload):
+            svc_uploads.take_posted_object(store, upload)
+        elif upload.status == "pending" and upload.method == "POST":
             svc_uploads.verify_object(store, upload)
-        except ApiError:
-            session.commit()
-            raise
+    except ApiError:
+        session.commit()
+        raise
     if upload.status != "uploaded":
         raise ApiError(409, "upload_not_complete", f"{upload.filename}: the upload is {upload.status}, not uploaded.")
     return upload

@@ -13,6 +13,7 @@ MIB = 1024 * 1024
 S3_MIN_PART = 5 * MIB
 S3_MAX_PART = 5 * 1024 * MIB
 S3_MAX_PARTS = 10_000
+S3_MAX_POST = 5 * 1024 * MIB  # the largest object one presigned POST (or PUT) can store
 DEFAULT_PART_SIZE = 16 * MIB
 
 _MEDIA_TYPE = re.compile(r"^(video|audio)/[a-z0-9][a-z0-9.+-]{0,100}$")
@@ -82,6 +83,21 @@ def choose_part_size(file_size: int, preferred: int | None = None) -> int:
 
 def part_count(file_size: int, part_size: int) -> int:
     return max(1, math.ceil(file_size / part_size))
+
+
+def post_offered(file_size: int, *, streaming: bool = False) -> bool:
+    """Whether the presign answer carries a POST form (`upload_url` + `upload_fields`) besides its method.
+
+    Every file one POST can carry gets one, whatever the method: the seeds' clients always upload with the
+    form (seed 003's 187 MB and seed 004's 2 GB examples are above the multipart threshold), while ReelDrop's
+    own client follows `method`. A streaming upload has no final size to put in a policy.
+    """
+    return not streaming and file_size <= S3_MAX_POST
+
+
+def file_type(content_type: str) -> str:
+    """Seed 004's `file_type`: "audio" for an audio type, else "video"."""
+    return "audio" if content_type.startswith("audio/") else "video"
 
 
 def choose_method(file_size: int, post_threshold: int, *, streaming: bool = False, resumable: bool = False) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session
 from .db import Upload, User
 from .errors import ApiError, not_found
 from .storage import ObjectStore, is_missing
+from .upload_rules import post_offered
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +149,34 @@ def complete_multipart(
     upload.part_count = count
 
 
+def sent_with_the_form(store: ObjectStore, upload: Upload, parts: Sequence[object] = ()) -> bool:
+    """A multipart upload whose client used the POST form its answer also carried (the seeds' clients do):
+    no parts listed, and the object is already at its key."""
+    return (
+        upload.status == "pending"
+        and upload.method == "MULTIPART"
+        and not parts
+        and post_offered(upload.declared_size, streaming=upload.streaming)
+        and store.head(upload.s3_key) is not None
+    )
+
+
+def take_posted_object(store: ObjectStore, upload: Upload, *, size: int | None = None) -> None:
+    """Accept the object a client POSTed in place of the parts it was offered: checked as any POST upload,
+    then the multipart upload nobody used is aborted, so S3 keeps (and bills) no orphaned upload."""
+    verify_object(store, upload, size=size)
+    try:
+        store.abort_multipart(upload.s3_key, upload.s3_upload_id or "")
+    except ClientError as exc:
+        if not is_missing(exc):
+            # The object is accepted all the same; the stale-upload sweep aborts what is left in S3.
+            log.warning("upload %s: could not abort its unused multipart upload", upload.id, exc_info=True)
+    upload.method = "POST"
+    upload.s3_upload_id = None
+    upload.part_size = None
+    upload.part_count = None
+
+
 def abort_or_delete(store: ObjectStore, upload: Upload) -> None:
     if upload.status == "pending" and upload.method == "MULTIPART" and upload.s3_upload_id:
         # S3 may still be writing parts that were in flight when abort ran: abort until none remain.
@@ -159,6 +189,8 @@ def abort_or_delete(store: ObjectStore, upload: Upload) -> None:
                 if is_missing(exc):
                     break
                 raise
+        if post_offered(upload.declared_size, streaming=upload.streaming):
+            store.delete(upload.s3_key)  # the client may have used the POST form its answer also carried
         upload.status = "aborted"
     elif upload.status in ("pending", "uploaded", "failed"):
         store.delete(upload.s3_key)

@@ -20,9 +20,15 @@ from botocore.exceptions import ClientError
 from app.core.transfer.retry import FailureKind, classify_response
 from app.server.file_store import FileStore, check_key
 from tests.server.test_seed_clients import (  # noqa: F401 - collected again here, on the folder store
+    test_an_upload_abandoned_after_the_form_leaves_nothing,
+    test_complete_takes_whichever_upload_the_client_used,
     test_seed_003_curl_form_upload,
     test_seed_003_flow,
+    test_seed_003_snippet_at_its_own_size_above_the_multipart_threshold,
     test_seed_004_flow,
+    test_seed_004_snippet_above_the_threshold_gets_the_form_and_its_file_type,
+    test_the_form_is_checked_like_any_post_upload,
+    test_which_answers_carry_the_form,
     wait_for_job,
 )
 from tests.server.test_streaming_uploads import (  # noqa: F401

@@ -55,17 +55,21 @@ def presigned_url(
     metadata = {"original-filename": rules.key_safe_name(filename), "upload-id": upload_id}
     answer: dict[str, Any] = {
         "upload_id": upload_id,
+        "id": upload_id,  # seed 001's name for it
         "method": upload.method,
+        "file_type": rules.file_type(content_type),
         "s3_key": upload.s3_key,
         "bucket": svc.store.bucket,
         "expires_in": expires,
         "max_file_size": svc.config.max_file_size,
         "job_id": upload.reserved_job_id or "",
     }
-    if upload.method == "POST":
+    if rules.post_offered(size, streaming=body.streaming):
+        # Also beside a multipart plan: `complete` (or the job, for clients that never call it) takes
+        # whichever the client used (uploads_service.take_posted_object).
         post = svc.store.presigned_post(upload.s3_key, content_type, size, expires, metadata)
         answer.update(upload_url=post["url"], upload_fields=post["fields"])
-    else:
+    if upload.method == "MULTIPART":
         upload.part_size = rules.choose_part_size(size, body.part_size)
         upload.part_count = rules.part_count(size, upload.part_size)
         upload.checksum_algorithm = body.checksum_algorithm
@@ -161,7 +165,9 @@ def complete(
     if upload.status != "pending":
         raise ApiError(409, "upload_not_active", f"This upload is {upload.status}.")
     try:
-        if upload.method == "MULTIPART":
+        if svc_uploads.sent_with_the_form(svc.store, upload, body.parts):
+            svc_uploads.take_posted_object(svc.store, upload, size=body.size)
+        elif upload.method == "MULTIPART":
             parts = [(p.part_number, p.etag) for p in body.parts]
             crc32c = {p.part_number: p.checksum_crc32c for p in body.parts if p.checksum_crc32c}
             svc_uploads.complete_multipart(svc.store, upload, parts, crc32c, size=body.size)
