@@ -58,6 +58,9 @@ class ServerConfig:
     queue_url: str | None = None
     worker_secret: str = ""
     external_workers: bool = False
+    trust_worker_keys: bool = False
+    """Workers may report outputs anywhere but under temp/ (seed 000's Lambda writes user123/job456/…);
+    otherwise only under the job's own prefixes (videos/{job}/, processed/{job}/)."""
     run_worker: bool = True
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -123,4 +126,5 @@ def load_config(env: dict[str, str] | None = None, data_dir: Path | None = None)
         queue_url=env.get("QUEUE_URL") or None,
         worker_secret=env.get("WORKER_SECRET", ""),
         external_workers=env.get("REELDROP_EXTERNAL_WORKERS", "") in ("1", "true", "yes"),
+        trust_worker_keys=env.get("TRUST_WORKER_KEYS", "") in ("1", "true", "yes"),
     )

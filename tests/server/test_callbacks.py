@@ -203,3 +203,89 @@ def test_cancel_and_a_failed_validation_in_external_mode(external: RunningServer
         "audio": "skipped",
         "metadata": "skipped",
     }
+
+
+@pytest.fixture(scope="module")
+def trusting(s3_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """External workers trusted to store their outputs where they like (seed 000's per-user layout)."""
+    env = {"TRUST_WORKER_KEYS": "true"}
+    with reeldrop_server(s3_endpoint, tmp_path_factory.mktemp("trusting"), env=env, external_workers=True) as running:
+        yield running
+
+
+def test_seed_000_lambda_reports_its_videos_and_says_when_it_is_through(
+    trusting: RunningServer, tmp_path: Path
+) -> None:
+    # Seed 000's Lambda knows nothing of the planned validate/metadata steps: it stores a transcript per
+    # video under its own user123/job456/ layout and reports each with the seed's body. Its last report
+    # says "last": the steps it never reported are skipped, and the job completes with what it made.
+    user, worker = trusting.add_user(), PlayedWorker(trusting)
+    job_id = _create_job(user, tmp_path, {"renditions": [], "clips": {"count": 0}, "thumbnails": 0})["job_id"]
+    bucket = trusting.services.config.bucket
+    for key, content in (("user123/job456/dQw4w9WgXcQ.txt", "Test transcript 1"), ("user123/job456/v2.txt", "T2")):
+        worker.s3.put_object(Bucket=bucket, Key=key, Body=content.encode("utf-8"), ContentType="text/plain")
+    seed_body = {
+        "video_id": "dQw4w9WgXcQ",
+        "s3_key": "user123/job456/dQw4w9WgXcQ.txt",
+        "transcript_length": 1500,
+        "metadata": {"language": "en"},
+    }
+    first = worker.post(job_id, "video-complete", seed_body)
+    assert first.status_code == 200, first.text
+    assert first.json()["status"] == "processing"  # the planned steps are still open: more may come
+    last = worker.post(job_id, "video-complete", {"video_id": "v2", "s3_key": "user123/job456/v2.txt", "last": True})
+    assert last.status_code == 200, last.text
+    doc = wait_for_job(user, f"/api/jobs/{job_id}", timeout=60)
+    assert doc["status"] == "completed", doc
+    statuses = {i["item_id"]: i["status"] for i in doc["items"]}
+    assert statuses["dQw4w9WgXcQ"] == statuses["v2"] == "completed"
+    assert {s for item, s in statuses.items() if item not in ("dQw4w9WgXcQ", "v2")} == {"skipped"}
+    zip_path = tmp_path / "results.zip"
+    download(user, f"/api/jobs/{job_id}/results.zip", zip_path)
+    manifest = unpack_and_verify_manifest(zip_path, tmp_path / "out")
+    names = {e["name"] for e in manifest["entries"]}
+    assert any(name.endswith("dQw4w9WgXcQ.txt") for name in names), names
+    assert worker.post(job_id, "finished", {}).json()["status"] == "completed"  # a repeat changes nothing
+
+
+def test_finished_closes_a_job_after_a_failed_video_and_is_signed(trusting: RunningServer, tmp_path: Path) -> None:
+    user, worker = trusting.add_user(), PlayedWorker(trusting)
+    job_id = _create_job(user, tmp_path, {"renditions": [], "clips": {"count": 0}, "thumbnails": 0})["job_id"]
+    bucket = trusting.services.config.bucket
+    worker.s3.put_object(Bucket=bucket, Key=f"user1/{job_id}/a.txt", Body=b"A", ContentType="text/plain")
+    assert worker.post(job_id, "video-complete", {"video_id": "a", "s3_key": f"user1/{job_id}/a.txt"}).ok
+    failed = {"video_id": "b", "error": "No transcript available", "error_type": "TranscriptNotFound"}
+    assert worker.post(job_id, "video-failed", failed).json()["status"] == "processing"
+    unsigned = requests.post(f"{trusting.url}/internal/job/{job_id}/finished", json={}, timeout=30)
+    assert unsigned.status_code == 401
+    assert worker.post(job_id, "finished", {"job_id": "another-job"}).status_code == 422
+    assert worker.post(job_id, "finished", {"job_id": job_id}).status_code == 200
+    doc = wait_for_job(user, f"/api/jobs/{job_id}", timeout=60)
+    assert doc["status"] == "partial" and "1 of 2" in doc["error"], doc
+
+
+@pytest.mark.parametrize(
+    ("key", "code"),
+    [
+        ("temp/someone/upload/their-original.mp4", "s3_key_outside_job"),  # every user's originals
+        ("user123/../temp/x.txt", "invalid_s3_key"),
+        ("user123//x.txt", "invalid_s3_key"),
+        ("./x.txt", "invalid_s3_key"),
+    ],
+)
+def test_trusted_workers_still_cannot_point_at_originals_or_odd_keys(
+    trusting: RunningServer, tmp_path: Path, key: str, code: str
+) -> None:
+    user, worker = trusting.add_user(), PlayedWorker(trusting)
+    job_id = _create_job(user, tmp_path, {"renditions": [], "clips": {"count": 0}, "thumbnails": 0})["job_id"]
+    refused = worker.post(job_id, "video-complete", {"video_id": "x", "s3_key": key})
+    assert refused.status_code == 422 and refused.json()["code"] == code, refused.text
+
+
+def test_without_trust_the_seed_layout_is_refused_with_the_setting_named(
+    external: RunningServer, tmp_path: Path
+) -> None:
+    user, worker = external.add_user(), PlayedWorker(external)
+    job_id = _create_job(user, tmp_path, {"renditions": [], "clips": {"count": 0}, "thumbnails": 0})["job_id"]
+    refused = worker.post(job_id, "video-complete", {"video_id": "v", "s3_key": "user123/job456/v.txt"})
+    assert refused.status_code == 422 and "TRUST_WORKER_KEYS" in refused.json()["detail"]

@@ -3,6 +3,11 @@
 ``GET /internal/job/{id}`` hands a worker its work order (the original's key, the options and the
 planned steps with their target keys); the two POSTs report one step each. When every step has ended
 the server finishes the job itself: status, results ZIP, clean-up of the original.
+
+A worker that reports only what it made (seed 000's Lambda reports its videos, and knows nothing of the
+planned validate or metadata steps) says when it is through: ``"last": true`` on its final report, or
+``POST /internal/job/{id}/finished``. The steps it never reported are then skipped, and the job finishes
+with what was reported.
 """
 
 from __future__ import annotations
@@ -37,8 +42,16 @@ _JOB_ID_FIELD = Field(
 )
 
 
+_LAST_FIELD = Field(
+    default=False,
+    description="the worker's last report for this job: the steps it has not reported are skipped and the job "
+    "finishes (a worker that reports only its videos says so on the last one)",
+)
+
+
 class VideoComplete(BaseModel):
     job_id: str | None = _JOB_ID_FIELD
+    last: bool = _LAST_FIELD
     video_id: str = Field(pattern=_ITEM_ID, description="the step's item_id (an unknown id adds a step)")
     s3_key: str | None = Field(default=None, max_length=1024, description="the output; omit for a step with none")
     transcript_length: int | None = Field(default=None, ge=0)
@@ -47,9 +60,14 @@ class VideoComplete(BaseModel):
 
 class VideoFailed(BaseModel):
     job_id: str | None = _JOB_ID_FIELD
+    last: bool = _LAST_FIELD
     video_id: str = Field(pattern=_ITEM_ID)
     error: str = Field(min_length=1, max_length=5000)
     error_type: str = Field(min_length=1, max_length=64)
+
+
+class WorkerFinished(BaseModel):
+    job_id: str | None = _JOB_ID_FIELD
 
 
 async def signed_body(request: Request, svc: Services = Depends(services)) -> bytes:
@@ -72,7 +90,7 @@ async def signed_body(request: Request, svc: Services = Depends(services)) -> by
     return body
 
 
-ReportT = TypeVar("ReportT", VideoComplete, VideoFailed)
+ReportT = TypeVar("ReportT", VideoComplete, VideoFailed, WorkerFinished)
 
 
 def _parse(model: type[ReportT], body: bytes, job_id: str) -> ReportT:
@@ -129,11 +147,12 @@ def _report(
     job_id: str,
     item_id: str,
     status: str,
+    last: bool = False,
     **fields: Any,
 ) -> dict[str, Any]:
     job = _job(session, job_id)
     item = next((i for i in job.items if i.item_id == item_id), None)
-    if _same(item, status, fields.get("s3_key"), fields.get("error")):
+    if _same(item, status, fields.get("s3_key"), fields.get("error")) and not (last and job.status == "processing"):
         return jobs.status_document(job)  # a repeated call: same answer, nothing changes
     if job.status == "cancelled":
         raise ApiError(409, "job_cancelled", "The job was cancelled; stop working on it.")
@@ -155,6 +174,14 @@ def _report(
         for other in job.items:
             if other.status not in FINAL_ITEM_STATES:
                 other.status, other.error = "skipped", "Not run: the uploaded file could not be used."
+    return _after_report(session, svc, background, job, last)
+
+
+def _after_report(session: Session, svc: Services, background: BackgroundTasks, job: Job, last: bool) -> dict[str, Any]:
+    if last and job.status == "processing":
+        for other in job.items:
+            if other.status not in FINAL_ITEM_STATES:
+                other.status, other.error = "skipped", "Not reported by the worker."
     ended = sum(1 for i in job.items if i.status in FINAL_ITEM_STATES)
     if job.status == "processing":
         job.progress = min(99, 100 * ended // max(1, len(job.items)))
@@ -179,9 +206,7 @@ def video_complete(
         metadata["transcript_length"] = report.transcript_length
     size = None
     if report.s3_key is not None:
-        if not report.s3_key.startswith(job_prefixes(svc.config, job_id)) or ".." in report.s3_key:
-            allowed = " or ".join(job_prefixes(svc.config, job_id))
-            raise ApiError(422, "s3_key_outside_job", f"Outputs of this job must be stored under {allowed}.")
+        _check_output_key(svc, job_id, report.s3_key)
         head = svc.store.head(report.s3_key)
         if head is None:
             raise ApiError(409, "output_missing", f"{report.s3_key} is not in storage; upload it first.")
@@ -193,6 +218,7 @@ def video_complete(
         job_id,
         report.video_id,
         "completed",
+        report.last,
         s3_key=report.s3_key,
         size=size,
         error=None,
@@ -217,8 +243,49 @@ def video_failed(
         job_id,
         report.video_id,
         "failed",
+        report.last,
         s3_key=None,
         size=None,
         error=report.error,
         error_type=report.error_type,
     )
+
+
+@router.post("/internal/job/{job_id}/finished")
+def worker_finished(
+    job_id: str,
+    background: BackgroundTasks,
+    body: bytes = Depends(signed_body),
+    session: Session = Depends(db_session, scope="function"),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:
+    """The worker has reported everything it will: what it did not report is skipped, and the job finishes."""
+    _parse(WorkerFinished, body, job_id)
+    job = _job(session, job_id)
+    if job.status == "cancelled":
+        raise ApiError(409, "job_cancelled", "The job was cancelled; stop working on it.")
+    if job.status in jobs.FINISHED:
+        return jobs.status_document(job)  # finished already (a repeated call, or its last report said so)
+    if job.status == "pending":
+        job.status = "processing"
+    return _after_report(session, svc, background, job, last=True)
+
+
+def _check_output_key(svc: Services, job_id: str, s3_key: str) -> None:
+    """Where a worker may say it stored an output: under the job's own prefixes; with TRUST_WORKER_KEYS
+    anywhere but temp/ (the originals of every user), as seed 000's Lambda writes user123/job456/…"""
+    parts = s3_key.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        raise ApiError(422, "invalid_s3_key", "An output key has no empty, '.' or '..' segments.")
+    if svc.config.trust_worker_keys:
+        if s3_key.startswith(svc.config.temp_prefix):
+            raise ApiError(422, "s3_key_outside_job", f"Outputs are never stored under {svc.config.temp_prefix}.")
+        return
+    if not s3_key.startswith(job_prefixes(svc.config, job_id)):
+        allowed = " or ".join(job_prefixes(svc.config, job_id))
+        raise ApiError(
+            422,
+            "s3_key_outside_job",
+            f"Outputs of this job must be stored under {allowed} (TRUST_WORKER_KEYS=true lets trusted workers "
+            "store them elsewhere).",
+        )
