@@ -57,10 +57,20 @@ def _build_queue(services: Services) -> JobQueue:
     config = services.config
     settings = WorkerSettings.from_config(config)  # a bad setting stops the start, with its name
     if config.external_workers:
+        from .worker.dispatch import dispatcher_for
+
         if not config.worker_secret:
             raise ValueError("--external-workers needs WORKER_SECRET: the workers sign their callbacks with it")
-        log.info("queue: external workers (no built-in worker); callbacks finish the jobs")
-        return ExternalJobQueue(services)
+        if config.lambda_function_name and config.worker_webhook_url:
+            raise ValueError("LAMBDA_FUNCTION_NAME and WORKER_WEBHOOK_URL both hand jobs over: set one of them")
+        if (config.lambda_function_name or config.worker_webhook_url) and not config.api_base_url:
+            raise ValueError(
+                "LAMBDA_FUNCTION_NAME or WORKER_WEBHOOK_URL needs API_BASE_URL: the worker calls back there"
+            )
+        dispatcher = dispatcher_for(config)
+        handed = f"; each job is handed to the {dispatcher.describe()}" if dispatcher else ""
+        log.info("queue: external workers (no built-in worker); callbacks finish the jobs%s", handed)
+        return ExternalJobQueue(services, dispatcher)
     log.info("queue: %s", describe_queue(config))
     return HueyJobQueue(services, settings)
 

@@ -58,6 +58,14 @@ class ServerConfig:
     queue_url: str | None = None
     worker_secret: str = ""
     external_workers: bool = False
+    lambda_function_name: str = ""
+    """Seed 000: each job is handed to this AWS Lambda function (asynchronous invocation); no worker here."""
+    lambda_endpoint_url: str = ""
+    """Another endpoint speaking the Lambda Invoke API (LocalStack, a test peer); empty = AWS."""
+    worker_webhook_url: str = ""
+    """Each job's payload is POSTed here, signed with WORKER_SECRET; no worker here."""
+    api_base_url: str = ""
+    """Where a worker elsewhere reaches this server for its callbacks (seed 000's API_BASE_URL)."""
     trust_worker_keys: bool = False
     """Workers may report outputs anywhere but under temp/ (seed 000's Lambda writes user123/job456/…);
     otherwise only under the job's own prefixes (videos/{job}/, processed/{job}/)."""
@@ -125,6 +133,12 @@ def load_config(env: dict[str, str] | None = None, data_dir: Path | None = None)
         database_url=database_url,
         queue_url=env.get("QUEUE_URL") or None,
         worker_secret=env.get("WORKER_SECRET", ""),
-        external_workers=env.get("REELDROP_EXTERNAL_WORKERS", "") in ("1", "true", "yes"),
+        # A job handed to a Lambda or a webhook is worked on there: no worker of ours takes it too.
+        external_workers=env.get("REELDROP_EXTERNAL_WORKERS", "") in ("1", "true", "yes")
+        or bool(env.get("LAMBDA_FUNCTION_NAME") or env.get("WORKER_WEBHOOK_URL")),
+        lambda_function_name=env.get("LAMBDA_FUNCTION_NAME", ""),
+        lambda_endpoint_url=env.get("LAMBDA_ENDPOINT_URL", ""),
+        worker_webhook_url=env.get("WORKER_WEBHOOK_URL", ""),
+        api_base_url=(env.get("API_BASE_URL") or "").rstrip("/"),
         trust_worker_keys=env.get("TRUST_WORKER_KEYS", "") in ("1", "true", "yes"),
     )

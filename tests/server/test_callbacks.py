@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -17,10 +18,12 @@ import requests
 
 from app.core.media import find_ffmpeg, probe
 from app.server.signing import MAX_AGE_S, sign_headers
+from app.server.threaded import free_port
 from tests.server.test_jobs import upload
 from tests.server.test_processing import download, s3_client, unpack_and_verify_manifest
 from tests.server.test_seed_clients import wait_for_job
 from tests.support.files import make_clip
+from tests.support.lambda_peer import worker_peer
 from tests.support.servers import RunningServer, User, reeldrop_server
 
 SECRET = "test-worker-secret"  # what tests.support.servers gives every test server
@@ -289,3 +292,84 @@ def test_without_trust_the_seed_layout_is_refused_with_the_setting_named(
     job_id = _create_job(user, tmp_path, {"renditions": [], "clips": {"count": 0}, "thumbnails": 0})["job_id"]
     refused = worker.post(job_id, "video-complete", {"video_id": "v", "s3_key": "user123/job456/v.txt"})
     assert refused.status_code == 422 and "TRUST_WORKER_KEYS" in refused.json()["detail"]
+
+
+@contextmanager
+def dispatching_server(s3_endpoint: str, data_dir: Path, **settings: str) -> Iterator[RunningServer]:
+    """A server that hands each job over (the settings say to whom), telling the worker to call back at its
+    own address."""
+    port = free_port()
+    env = {"API_BASE_URL": f"http://127.0.0.1:{port}", "TRUST_WORKER_KEYS": "true", **settings}
+    with reeldrop_server(s3_endpoint, data_dir, env=env, port=port) as running:
+        yield running
+
+
+def _store_into(holder: dict[str, RunningServer]) -> Callable[[str, bytes], None]:
+    def store(key: str, data: bytes) -> None:
+        running = holder["server"]
+        client = s3_client(running.s3_endpoint)
+        client.put_object(Bucket=running.services.config.bucket, Key=key, Body=data, ContentType="text/plain")
+
+    return store
+
+
+@pytest.mark.parametrize("via", ["lambda", "webhook"])
+def test_a_job_is_handed_to_the_lambda_or_webhook_which_calls_back_until_it_completes(
+    s3_endpoint: str, tmp_path: Path, via: str
+) -> None:
+    holder: dict[str, RunningServer] = {}
+    with worker_peer(SECRET, _store_into(holder)) as peer:
+        settings = (
+            {"LAMBDA_FUNCTION_NAME": "transcribe-videos", "LAMBDA_ENDPOINT_URL": peer.url}
+            if via == "lambda"
+            else {"WORKER_WEBHOOK_URL": f"{peer.url}/webhook"}
+        )
+        with dispatching_server(s3_endpoint, tmp_path / "server", **settings) as running:
+            holder["server"] = running
+            assert running.services.config.external_workers  # handed over: no worker of ours takes the job
+            user = running.add_user()
+            job = _create_job(user, tmp_path, {"renditions": [], "clips": {"count": 0}, "thumbnails": 0})
+            assert peer.done.wait(60) and not peer.errors, peer.errors
+            (invocation,) = peer.invocations
+            assert invocation.via == via
+            if via == "lambda":
+                assert invocation.function == "transcribe-videos" and invocation.invocation_type == "Event"
+            payload = invocation.payload
+            assert payload["job_id"] == job["job_id"] and payload["source"]["s3_key"]
+            base = f"{running.url}/internal/job/{job['job_id']}"
+            assert payload["callbacks"]["video_complete"] == f"{base}/video-complete"
+            assert payload["callbacks"]["finished"] == f"{base}/finished"
+            assert SECRET not in json.dumps(payload)  # the worker signs with its own copy; it is never sent
+            assert [r.status_code for r in peer.reports] == [200, 200], [r.text for r in peer.reports]
+            doc = wait_for_job(user, f"/api/jobs/{job['job_id']}", timeout=60)
+            assert doc["status"] == "completed", doc
+            reported = {i["item_id"] for i in doc["items"] if i["status"] == "completed"}
+            assert reported == {"dQw4w9WgXcQ", "second"}
+
+
+def test_a_job_the_lambda_refuses_fails_at_once_with_the_reason(s3_endpoint: str, tmp_path: Path) -> None:
+    holder: dict[str, RunningServer] = {}
+    with worker_peer(SECRET, _store_into(holder)) as peer:
+        peer.refuse_with = 403
+        settings = {"LAMBDA_FUNCTION_NAME": "transcribe-videos", "LAMBDA_ENDPOINT_URL": peer.url}
+        with dispatching_server(s3_endpoint, tmp_path / "server", **settings) as running:
+            user = running.add_user()
+            job = _create_job(user, tmp_path, {"renditions": [], "clips": {"count": 0}, "thumbnails": 0})
+            doc = user.call("GET", f"/api/jobs/{job['job_id']}").json()
+            assert doc["status"] == "failed" and "could not be handed to its worker" in doc["error"], doc
+            assert {i["status"] for i in doc["items"]} == {"skipped"}
+
+
+@pytest.mark.parametrize(
+    ("settings", "words"),
+    [
+        ({"LAMBDA_FUNCTION_NAME": "f"}, "API_BASE_URL"),
+        ({"LAMBDA_FUNCTION_NAME": "f", "WORKER_WEBHOOK_URL": "http://127.0.0.1:9/w", "API_BASE_URL": "x"}, "one"),
+        ({"WORKER_WEBHOOK_URL": "http://127.0.0.1:9/w", "API_BASE_URL": "x", "WORKER_SECRET": ""}, "WORKER_SECRET"),
+    ],
+)
+def test_dispatch_settings_that_cannot_work_stop_the_start_with_a_sentence(
+    s3_endpoint: str, tmp_path: Path, settings: dict, words: str
+) -> None:
+    with pytest.raises(ValueError, match=words), reeldrop_server(s3_endpoint, tmp_path / "server", env=settings):
+        pass

@@ -87,9 +87,10 @@ def folder_store_server(data_dir: Path, env: dict[str, str] | None = None, **ove
 
 @contextmanager
 def reeldrop_server(
-    s3_endpoint: str, data_dir: Path, env: dict[str, str] | None = None, **overrides: Any
+    s3_endpoint: str, data_dir: Path, env: dict[str, str] | None = None, port: int | None = None, **overrides: Any
 ) -> Iterator[RunningServer]:
-    """The ReelDrop backend served by uvicorn in a thread, pointed at an S3 endpoint over HTTP."""
+    """The ReelDrop backend served by uvicorn in a thread, pointed at an S3 endpoint over HTTP (on `port`, or
+    a free one: a test that must name the server's address in its settings picks it first)."""
     base_env = {
         "S3_ENDPOINT_URL": s3_endpoint,
         "S3_BUCKET_NAME": f"reeldrop-test-{secrets.token_hex(3)}",
@@ -101,7 +102,7 @@ def reeldrop_server(
     }
     config = load_config(base_env, data_dir=data_dir).with_overrides(**overrides)
     services = build_services(config)
-    served = serve_in_thread(services, "reeldrop-test-server", timeout=20)
+    served = serve_in_thread(services, "reeldrop-test-server", timeout=20, port=port)
     try:
         yield RunningServer(served.url, services, s3_endpoint)
     finally:

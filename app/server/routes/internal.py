@@ -24,8 +24,9 @@ from ..db import Job, JobItem
 from ..errors import ApiError, not_found
 from ..services import Services, db_session, services
 from ..signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
+from ..worker.dispatch import work_order as work_order_of
 from ..worker.finalize import finalize_job
-from ..worker.plan import ZIP_FOLDERS, job_prefixes, plan_items
+from ..worker.plan import ZIP_FOLDERS, job_prefixes
 from ..worker.state import FINAL_ITEM_STATES
 
 log = logging.getLogger(__name__)
@@ -120,20 +121,7 @@ def work_order(
     session: Session = Depends(db_session, scope="function"),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
-    job = _job(session, job_id)
-    planned = {p.item_id: p.target_key for p in plan_items(svc.config, job.id, job.s3_key, job.options)}
-    return {
-        "job_id": job.id,
-        "status": job.status,
-        "cancel_requested": job.cancel_requested,
-        "source": {"bucket": svc.store.bucket, "s3_key": job.s3_key},
-        "options": job.options,
-        "output_prefixes": list(job_prefixes(svc.config, job.id)),
-        "items": [
-            {"item_id": i.item_id, "kind": i.kind, "status": i.status, "target_key": planned.get(i.item_id)}
-            for i in job.items
-        ],
-    }
+    return work_order_of(svc, _job(session, job_id))
 
 
 def _same(item: JobItem | None, status: str, s3_key: str | None, error: str | None) -> bool:

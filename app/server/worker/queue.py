@@ -20,6 +20,7 @@ from huey.consumer import Consumer
 from sqlalchemy import select
 
 from ..db import Job
+from .dispatch import Dispatcher, hand_over
 from .pipeline import process_job
 from .settings import WorkerSettings
 from .state import close_open_items, ensure_plan, reset_to_pending
@@ -169,11 +170,15 @@ class HueyJobQueue:
 class ExternalJobQueue:
     """--external-workers: no built-in worker; jobs are planned here and finished by the callbacks."""
 
-    def __init__(self, svc: Services) -> None:
+    def __init__(self, svc: Services, dispatcher: Dispatcher | None = None) -> None:
         self.svc = svc
+        self.dispatcher = dispatcher  # a Lambda or a webhook the jobs are handed to; None: workers ask
 
     def enqueue(self, job_id: str) -> None:
         ensure_plan(self.svc.db, self.svc.config, job_id)
+        if self.dispatcher is not None:
+            hand_over(self.svc, self.dispatcher, job_id)
+            _close_if_failed(self.svc, job_id)
 
     def cancel(self, job_id: str) -> None:
         # No worker of ours polls the flag: the job ends now, and the worker's next callback gets 409.
@@ -188,6 +193,15 @@ class ExternalJobQueue:
 
     def stop(self) -> None:
         pass
+
+
+def _close_if_failed(svc: Services, job_id: str) -> None:
+    """A job its worker could not be given: its planned steps will never run."""
+    with svc.db.session() as session:
+        job = session.get(Job, job_id)
+        failed = job is not None and job.status == "failed"
+    if failed:
+        close_open_items(svc.db, job_id, "skipped", "Not run: the job could not be handed to its worker.")
 
 
 def _close_if_cancelled(svc: Services, job_id: str) -> None:
