@@ -249,3 +249,22 @@ def test_an_upload_abandoned_after_the_form_leaves_nothing(server: RunningServer
     assert user.call("DELETE", f"/api/upload/{offered['upload_id']}").json()["status"] == "aborted"
     assert server.services.store.head(offered["s3_key"]) is None
     assert no_multipart_upload_left(server, offered["s3_key"])
+
+
+SEED_ALIASES = {
+    ("post", "/process/video/upload/s3/presigned-url"): "/api/upload/presigned-url",
+    ("post", "/api/upload/presigned-url/"): "/api/upload/presigned-url",
+    ("post", "/api/upload/create-job/"): "/api/upload/create-job",
+    ("post", "/api/upload/video"): "/api/upload/file",
+    ("get", "/jobs/{job_id}"): "/api/jobs/{job_id}",
+    ("get", "/channel/download/results/{job_id}"): "/api/jobs/{job_id}/results.zip",
+}
+
+
+def test_the_seeds_aliases_are_in_the_openapi_document_marked_deprecated(server: RunningServer) -> None:
+    # Generated clients get the seeds' paths too; the deprecation points them at the names to use.
+    paths = requests.get(f"{server.url}/openapi.json", timeout=30).json()["paths"]
+    for (method, alias), canonical in SEED_ALIASES.items():
+        assert paths[alias][method].get("deprecated") is True, alias
+        assert not paths[canonical][method].get("deprecated"), canonical
+        assert paths[alias][method]["responses"].keys() == paths[canonical][method]["responses"].keys()

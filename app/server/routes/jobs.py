@@ -25,7 +25,7 @@ def _start(session: Session, svc: Services, job: Job) -> dict[str, Any]:
 
 
 @router.post("/api/upload/create-job")
-@router.post("/api/upload/create-job/", include_in_schema=False)
+@router.post("/api/upload/create-job/", deprecated=True)
 @router.post("/api/jobs")
 def create_job(
     body: CreateJobRequest,
@@ -91,7 +91,7 @@ def list_jobs(
 
 
 @router.get("/api/jobs/{job_id}")
-@router.get("/jobs/{job_id}")
+@router.get("/jobs/{job_id}", deprecated=True)
 def job_status(
     job_id: str, user: User = Depends(current_user), session: Session = Depends(db_session, scope="function")
 ) -> dict[str, Any]:

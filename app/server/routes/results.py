@@ -62,7 +62,7 @@ def _body(svc: Services, key: str, byte_range: str | None) -> Iterator[bytes]:
 
 
 @router.get("/api/jobs/{job_id}/results.zip")
-@router.get("/channel/download/results/{job_id}")
+@router.get("/channel/download/results/{job_id}", deprecated=True)
 @router.head("/api/jobs/{job_id}/results.zip", include_in_schema=False)
 @router.head("/channel/download/results/{job_id}", include_in_schema=False)
 def results_zip(

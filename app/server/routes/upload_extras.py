@@ -63,7 +63,7 @@ def _receive_file(
 
 
 @router.post("/api/upload/file")
-@router.post("/api/upload/video", include_in_schema=False)
+@router.post("/api/upload/video", deprecated=True)
 def upload_file(
     file: UploadFile = File(...),
     is_temp: bool = Query(default=True),

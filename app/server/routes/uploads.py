@@ -26,8 +26,8 @@ def _key_for(svc: Services, user: User, upload_id: str, filename: str) -> str:
 
 
 @router.post("/api/upload/presigned-url")
-@router.post("/api/upload/presigned-url/", include_in_schema=False)
-@router.post("/process/video/upload/s3/presigned-url", include_in_schema=False)
+@router.post("/api/upload/presigned-url/", deprecated=True)
+@router.post("/process/video/upload/s3/presigned-url", deprecated=True)
 def presigned_url(
     body: PresignRequest,
     user: User = Depends(current_user),
