@@ -41,6 +41,8 @@ def build_services(config: ServerConfig) -> Services:
         )
         log.info("object store: S3 at %s, bucket %s", config.s3_endpoint_url or "AWS", config.bucket)
     store.ensure_bucket()
+    if config.apply_bucket_cors:
+        _apply_bucket_cors(store, config)
     db = Database(config.database_url)
     db.create_all()
     closers.append(db.dispose)
@@ -73,6 +75,16 @@ def _build_queue(services: Services) -> JobQueue:
         return ExternalJobQueue(services, dispatcher)
     log.info("queue: %s", describe_queue(config))
     return HueyJobQueue(services, settings)
+
+
+def _apply_bucket_cors(store: ObjectStore, config: ServerConfig) -> None:
+    if not config.cors_origins:
+        raise ValueError("S3_APPLY_BUCKET_CORS needs CORS_ORIGINS: the pages allowed to upload from a browser")
+    if not isinstance(store, S3Store):
+        log.info("S3_APPLY_BUCKET_CORS: the folder store answers CORS itself (CORS_ORIGINS); no bucket rule to set")
+        return
+    store.put_cors(list(config.cors_origins))
+    log.info("bucket %s: CORS rule set for %s", config.bucket, ", ".join(config.cors_origins))
 
 
 def _describe_db(url: str) -> str:
@@ -131,6 +143,19 @@ def create_app(services: Services) -> FastAPI:
     )
     app.state.services = services
     install_error_handlers(app)
+    if services.config.cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        # Bearer tokens, no cookies: no credentials mode. ETag is exposed so a page can complete multipart
+        # uploads to the folder store; the headers are those a presigned part or POST may carry.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(services.config.cors_origins),
+            allow_methods=["GET", "HEAD", "POST", "PUT", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Content-MD5", "x-amz-checksum-crc32c"],
+            expose_headers=["ETag"],
+            max_age=600,
+        )
     for module in (ops, auth, upload_extras, uploads, jobs, results, internal, space, storage):
         app.include_router(module.router)
     return app

@@ -23,6 +23,19 @@ def _env_int(env: dict[str, str], name: str, default: int) -> int:
         raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _origins(env: dict[str, str]) -> tuple[str, ...]:
+    """CORS_ORIGINS: comma-separated "scheme://host[:port]" (as a browser sends Origin), or "*"."""
+    origins = tuple(o.strip().rstrip("/") for o in env.get("CORS_ORIGINS", "").split(",") if o.strip())
+    for origin in origins:
+        scheme, _, rest = origin.partition("://")
+        if origin != "*" and (scheme not in ("http", "https") or not rest or "/" in rest):
+            raise ValueError(
+                f"CORS_ORIGINS: {origin!r} is not an origin; write it as a browser sends it, like "
+                "https://app.example.com or http://localhost:5173 (no path), or * for any"
+            )
+    return origins
+
+
 def _prefix(env: dict[str, str], name: str, default: str) -> str:
     value = env.get(name, default).strip().lstrip("/")
     return value if value.endswith("/") else value + "/"
@@ -66,6 +79,10 @@ class ServerConfig:
     """Each job's payload is POSTed here, signed with WORKER_SECRET; no worker here."""
     api_base_url: str = ""
     """Where a worker elsewhere reaches this server for its callbacks (seed 000's API_BASE_URL)."""
+    cors_origins: tuple[str, ...] = ()
+    """Web pages (origins) whose scripts may call the API and the folder store (seed 003's JS client)."""
+    apply_bucket_cors: bool = False
+    """At start, set the bucket's CORS rule for browser uploads from cors_origins (S3 only)."""
     trust_worker_keys: bool = False
     """Workers may report outputs anywhere but under temp/ (seed 000's Lambda writes user123/job456/…);
     otherwise only under the job's own prefixes (videos/{job}/, processed/{job}/)."""
@@ -141,4 +158,6 @@ def load_config(env: dict[str, str] | None = None, data_dir: Path | None = None)
         worker_webhook_url=env.get("WORKER_WEBHOOK_URL", ""),
         api_base_url=(env.get("API_BASE_URL") or "").rstrip("/"),
         trust_worker_keys=env.get("TRUST_WORKER_KEYS", "") in ("1", "true", "yes"),
+        cors_origins=_origins(env),
+        apply_bucket_cors=env.get("S3_APPLY_BUCKET_CORS", "") in ("1", "true", "yes"),
     )

@@ -278,6 +278,29 @@ class S3Store:
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=key)
 
+    # Browser uploads (seed 003's JS client): the POST form, part PUTs (whose ETag the page reads to
+    # complete) and GETs of results, from the pages the operator names.
+    CORS_RULE_ID = "reeldrop-browser-uploads"
+
+    def put_cors(self, origins: list[str]) -> None:
+        rule = {
+            "ID": self.CORS_RULE_ID,
+            "AllowedOrigins": origins,
+            "AllowedMethods": ["GET", "HEAD", "POST", "PUT"],
+            "AllowedHeaders": ["*"],
+            "ExposeHeaders": ["ETag"],
+            "MaxAgeSeconds": 600,
+        }
+        try:
+            rules = self.client.get_bucket_cors(Bucket=self.bucket).get("CORSRules", [])
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "NoSuchCORSConfiguration":
+                raise
+            rules = []
+        # The operator's own rules stay; ours replaces the one it set at an earlier start.
+        kept = [r for r in rules if r.get("ID") != self.CORS_RULE_ID]
+        self.client.put_bucket_cors(Bucket=self.bucket, CORSConfiguration={"CORSRules": [*kept, rule]})
+
     def copy(self, source_key: str, dest_key: str) -> None:
         # managed copy: multipart server-side copy above 5 GB
         self.client.copy({"Bucket": self.bucket, "Key": source_key}, self.bucket, dest_key)
