@@ -38,3 +38,17 @@ def limit_malloc_arenas(arenas: int = SERVER_ARENAS) -> bool:
         log.info("malloc arenas could not be limited to %d", arenas)
         return False
     return True
+
+
+def release_free_memory() -> bool:
+    """Ask glibc to hand the free memory at the top of its heaps back to the system (malloc_trim); True
+    if it released any. Elsewhere than glibc, nothing to do."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        malloc_trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return False
+    malloc_trim.argtypes, malloc_trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return bool(malloc_trim(0))

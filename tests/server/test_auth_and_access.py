@@ -117,7 +117,23 @@ def test_another_users_ids_answer_404(user: User, other_user: User, tmp_path: Pa
 
 
 def test_admin_routes_refuse_ordinary_users(user: User, admin: User) -> None:
-    for method, path in (("POST", "/api/upload/cleanup-temp?hours=24"), ("GET", "/debug/jobs")):
+    admin_routes = (
+        ("POST", "/api/upload/cleanup-temp?hours=24"),
+        ("GET", "/debug/jobs"),
+        ("GET", "/debug/memory"),
+        ("POST", "/debug/gc"),
+    )
+    for method, path in admin_routes:
         answer = user.call(method, path)
         assert answer.status_code == 403 and answer.json()["code"] == "admin_only"
+        assert requests.request(method, f"{user.base_url}{path}", timeout=10).status_code == 401
         assert admin.call(method, path).status_code == 200
+
+
+def test_the_debug_views_show_this_servers_memory_and_collect_garbage(admin: User) -> None:
+    memory = admin.call("GET", "/debug/memory").json()
+    assert memory["rss_bytes"] > 10 * 1024 * 1024 and memory["vms_bytes"] >= memory["rss_bytes"]
+    assert memory["threads"] >= 2 and memory["gc"]["tracked_objects"] > 1000
+    collected = admin.call("POST", "/debug/gc").json()
+    assert collected["collected"] >= 0 and isinstance(collected["heap_trimmed"], bool)
+    assert collected["rss_before_bytes"] > 0 and collected["rss_after_bytes"] > 0

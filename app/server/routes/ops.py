@@ -1,10 +1,13 @@
-"""Health, readiness and the admin debug view."""
+"""Health, readiness and the admin debug views (seed 000: /debug/jobs, /debug/memory, /debug/gc)."""
 
 from __future__ import annotations
 
+import gc
 import logging
+import threading
 from typing import Any
 
+import psutil
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
@@ -46,3 +49,31 @@ def debug_jobs(
         "by_status": counts,
         "active": [{"job_id": j.id, "status": j.status, "progress": j.progress} for j in active],
     }
+
+
+def _memory() -> dict[str, Any]:
+    info = psutil.Process().memory_info()
+    return {"rss_bytes": info.rss, "vms_bytes": info.vms}
+
+
+@router.get("/debug/memory")
+def debug_memory(_admin: User = Depends(admin_user)) -> dict[str, Any]:
+    """This server process's memory, as an operator watches for growth (seed 000)."""
+    return {
+        **_memory(),
+        "threads": threading.active_count(),
+        "gc": {"counts": list(gc.get_count()), "tracked_objects": len(gc.get_objects())},
+    }
+
+
+@router.post("/debug/gc")
+def debug_gc(_admin: User = Depends(admin_user)) -> dict[str, Any]:
+    """A full garbage collection, then free heap memory handed back to the system (seed 000)."""
+    from ..malloc_arenas import release_free_memory
+
+    before = _memory()["rss_bytes"]
+    collected = gc.collect()
+    released = release_free_memory()
+    after = _memory()["rss_bytes"]
+    log.info("debug: gc collected %d objects; RSS %d -> %d bytes", collected, before, after)
+    return {"collected": collected, "heap_trimmed": released, "rss_before_bytes": before, "rss_after_bytes": after}
