@@ -10,7 +10,36 @@ MIB = 1024 * 1024
 GIB = 1024 * MIB
 
 # S3 settings whose presence means "use that store" rather than a folder (the FileStore).
-_S3_SETTING_NAMES = ("S3_ENDPOINT_URL", "S3_BUCKET_NAME", "AWS_ACCESS_KEY_ID")
+# Any of these means "my objects are in S3" (AWS_S3_BUCKET alone: seed 002 on an IAM role, no keys).
+_S3_SETTING_NAMES = ("S3_ENDPOINT_URL", "S3_BUCKET_NAME", "AWS_S3_BUCKET", "AWS_ACCESS_KEY_ID")
+_YES, _NO = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _flag(env: dict[str, str], name: str) -> bool | None:
+    """A yes/no setting: None when unset; a value that is neither stops the start with a sentence."""
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return None
+    if raw in _YES or raw in _NO:
+        return raw in _YES
+    raise ValueError(f"{name} must be true or false, got {env[name]!r}")
+
+
+def _first_of(env: dict[str, str], names: tuple[str, ...]) -> tuple[str, str] | None:
+    """The one value several seeds' names for a setting give: (name, value); two different values refuse."""
+    given = [(name, env[name].strip()) for name in names if env.get(name, "").strip()]
+    if len({value.strip("/") for _, value in given}) > 1:
+        listed = ", ".join(f"{name}={value!r}" for name, value in given)
+        raise ValueError(f"{listed} name one setting with different values: keep one")
+    return given[0] if given else None
+
+
+def _seconds(env: dict[str, str], name: str, default: int) -> int:
+    """A presigned URL's lifetime: positive, and at most 7 days (S3 refuses more)."""
+    value = _env_int(env, name, default)
+    if value <= 0:
+        raise ValueError(f"{name} must be a positive number of seconds")
+    return min(value, 7 * 24 * 3600)
 
 
 def _env_int(env: dict[str, str], name: str, default: int) -> int:
@@ -60,6 +89,12 @@ class ServerConfig:
     processed_prefix: str = "processed/"
     results_prefix: str = "results/"
     presigned_expiry: int = 3600
+    """Lifetime of upload URLs (POST forms, part PUTs): S3_UPLOAD_EXPIRATION, else S3_PRESIGNED_URL_EXPIRY."""
+    download_expiry: int = 3600
+    """Lifetime of download URLs (originals, results): S3_DOWNLOAD_EXPIRATION, else S3_PRESIGNED_URL_EXPIRY."""
+    transcripts_prefix: str = "transcripts/"
+    public_base_url: str = ""
+    """AWS_S3_BASE_URL (seed 002): where the bucket is public, outputs carry base_url/key as their `url`."""
     multipart_threshold: int = 100 * MIB
     cleanup_temp_hours: int = 24
     results_retention_days: int = 0
@@ -110,25 +145,30 @@ def default_data_dir() -> Path:
 def load_config(env: dict[str, str] | None = None, data_dir: Path | None = None) -> ServerConfig:
     env = dict(os.environ if env is None else env)
     data_dir = Path(data_dir or env.get("REELDROP_SERVER_DATA") or default_data_dir())
-    uses_s3 = any(env.get(name) for name in _S3_SETTING_NAMES)
+    enable_s3 = _flag(env, "ENABLE_S3")  # seed 003: S3 on or off, whatever else is set
+    uses_s3 = any(env.get(name) for name in _S3_SETTING_NAMES) if enable_s3 is None else enable_s3
+    bucket = _first_of(env, ("S3_BUCKET_NAME", "AWS_S3_BUCKET"))
+    if enable_s3 and bucket is None:
+        raise ValueError("ENABLE_S3=true needs S3_BUCKET_NAME (or AWS_S3_BUCKET): the bucket to keep the files in")
     storage_dir: Path | None = None
     if env.get("REELDROP_STORAGE_DIR"):
         if uses_s3:
             raise ValueError("REELDROP_STORAGE_DIR (--storage) and the S3 settings exclude each other: choose one")
         storage_dir = Path(env["REELDROP_STORAGE_DIR"]).expanduser()
     elif not uses_s3:
-        storage_dir = data_dir / "storage"
-    # Lifetimes of presigned URLs: S3 refuses more than 7 days.
-    expiry = min(_env_int(env, "S3_PRESIGNED_URL_EXPIRY", 3600), 7 * 24 * 3600)
-    if expiry <= 0:
-        raise ValueError("S3_PRESIGNED_URL_EXPIRY must be positive")
+        storage_dir = data_dir / "storage"  # (ENABLE_S3=false: the folder store, the S3 settings unused)
+    # Lifetimes of presigned URLs: one for both (S3_PRESIGNED_URL_EXPIRY), or seed 003's separate ones.
+    expiry = _seconds(env, "S3_PRESIGNED_URL_EXPIRY", 3600)
+    upload_expiry = _seconds(env, "S3_UPLOAD_EXPIRATION", expiry)
+    download_expiry = _seconds(env, "S3_DOWNLOAD_EXPIRATION", expiry)
+    videos = _first_of(env, ("S3_VIDEOS_PREFIX", "S3_VIDEO_PREFIX", "AWS_S3_VIDEOS_PREFIX"))
     threshold = _env_int(env, "S3_MULTIPART_THRESHOLD", 100 * MIB)
     # A single POST carries at most 5 GB (S3), and multipart parts are at least 5 MiB.
     threshold = max(5 * MIB, min(threshold, 5 * 1000**3))
     database_url = env.get("DATABASE_URL") or f"sqlite:///{data_dir / 'reeldrop-server.sqlite3'}"
     return ServerConfig(
         data_dir=data_dir,
-        bucket=env.get("S3_BUCKET_NAME") or env.get("AWS_S3_BUCKET") or "reeldrop",
+        bucket=bucket[1] if bucket else "reeldrop",
         s3_endpoint_url=env.get("S3_ENDPOINT_URL") or None,
         region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
         access_key_id=env.get("AWS_ACCESS_KEY_ID") or None,
@@ -137,10 +177,13 @@ def load_config(env: dict[str, str] | None = None, data_dir: Path | None = None)
         storage_secret=env.get("REELDROP_STORAGE_SECRET", ""),
         public_url=(env.get("REELDROP_PUBLIC_URL") or "").rstrip("/"),
         temp_prefix=_prefix(env, "S3_TEMP_PREFIX", "temp/"),
-        videos_prefix=_prefix(env, "S3_VIDEOS_PREFIX", "videos/"),
+        videos_prefix=_prefix({"prefix": videos[1]} if videos else {}, "prefix", "videos/"),
+        transcripts_prefix=_prefix(env, "S3_TRANSCRIPTS_PREFIX", "transcripts/"),
         processed_prefix=_prefix(env, "S3_PROCESSED_PREFIX", "processed/"),
         results_prefix=_prefix(env, "S3_RESULTS_PREFIX", "results/"),
-        presigned_expiry=expiry,
+        presigned_expiry=upload_expiry,
+        download_expiry=download_expiry,
+        public_base_url=(env.get("AWS_S3_BASE_URL") or "").strip().rstrip("/"),
         multipart_threshold=threshold,
         cleanup_temp_hours=_env_int(env, "S3_CLEANUP_TEMP_HOURS", 24),
         results_retention_days=max(0, _env_int(env, "REELDROP_RESULTS_RETENTION_DAYS", 0)),

@@ -112,7 +112,9 @@ def _stamp(moment: Any) -> str:
     return moment.isoformat() + "Z"
 
 
-def status_document(job: Job) -> dict[str, Any]:
+def status_document(job: Job, public_base_url: str = "") -> dict[str, Any]:
+    """The job as API.md shows it. With `public_base_url` (AWS_S3_BASE_URL, a public bucket or its CDN) each
+    stored output also carries its `url` there."""
     doc: dict[str, Any] = {
         "job_id": job.id,
         "status": job.status,
@@ -131,6 +133,7 @@ def status_document(job: Job) -> dict[str, Any]:
                 "error": item.error,
                 "error_type": item.error_type,
                 "metadata": item.item_metadata,
+                **({"url": f"{public_base_url}/{item.s3_key}"} if public_base_url and item.s3_key else {}),
             }
             for item in job.items
         ],

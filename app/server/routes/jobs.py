@@ -93,9 +93,12 @@ def list_jobs(
 @router.get("/api/jobs/{job_id}")
 @router.get("/jobs/{job_id}", deprecated=True)
 def job_status(
-    job_id: str, user: User = Depends(current_user), session: Session = Depends(db_session, scope="function")
+    job_id: str,
+    user: User = Depends(current_user),
+    session: Session = Depends(db_session, scope="function"),
+    svc: Services = Depends(services),
 ) -> dict[str, Any]:
-    return jobs.status_document(jobs.owned_job(session, user, job_id))
+    return jobs.status_document(jobs.owned_job(session, user, job_id), svc.config.public_base_url)
 
 
 @router.post("/api/jobs/{job_id}/cancel")
@@ -115,4 +118,4 @@ def cancel_job(
     session.commit()
     svc.queue.cancel(job.id)
     session.refresh(job)
-    return jobs.status_document(job)
+    return jobs.status_document(job, svc.config.public_base_url)

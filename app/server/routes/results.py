@@ -116,7 +116,7 @@ def results_url(
 ) -> dict[str, Any]:
     job = _ready_job(session, user, job_id)
     head = _stored(svc, job)
-    expires = svc.config.presigned_expiry
+    expires = svc.config.download_expiry
     assert job.result_key is not None
     url = svc.store.presigned_get_url(job.result_key, expires, _download_name(job))
     return {"url": url, "expires_in": expires, "size": head.size, "sha256": job.result_sha256}

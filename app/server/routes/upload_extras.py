@@ -34,7 +34,7 @@ def _store_small(
 ) -> dict[str, Any]:
     svc_uploads.check_quota(session, user, size)
     upload_id = new_id()
-    prefix = svc.config.temp_prefix if is_temp else svc.config.videos_prefix
+    prefix = svc.config.temp_prefix if is_temp else _permanent_prefix(svc, content_type)
     upload = Upload(
         id=upload_id,
         user_id=user.id,
@@ -50,6 +50,11 @@ def _store_small(
     session.add(upload)
     session.flush()
     return svc_uploads.describe(upload)
+
+
+def _permanent_prefix(svc: Services, content_type: str) -> str:
+    """Where a kept upload lives: transcripts under S3_TRANSCRIPTS_PREFIX (seed 001), media under videos/."""
+    return svc.config.transcripts_prefix if content_type.startswith("text/") else svc.config.videos_prefix
 
 
 def _receive_file(
@@ -111,7 +116,7 @@ def move_to_permanent(
         raise ApiError(409, "not_uploaded", f"This upload is {upload.status}; only uploaded files can move.")
     if not upload.is_temp:
         return svc_uploads.describe(upload)
-    new_key = f"{svc.config.videos_prefix}{upload.id}/{rules.key_safe_name(upload.filename)}"
+    new_key = f"{_permanent_prefix(svc, upload.content_type)}{upload.id}/{rules.key_safe_name(upload.filename)}"
     svc.store.copy(upload.s3_key, new_key)
     svc.store.delete(upload.s3_key)
     # Jobs that were not started yet must follow the object.

@@ -212,7 +212,7 @@ def download_url(
     upload = svc_uploads.owned_upload(session, user, upload_id)
     if upload.status != "uploaded":
         raise ApiError(409, "not_uploaded", f"This upload is {upload.status}; there is nothing to download.")
-    expires = svc.config.presigned_expiry
+    expires = svc.config.download_expiry
     return {
         "url": svc.store.presigned_get_url(upload.s3_key, expires, rules.key_safe_name(upload.filename)),
         "expires_in": expires,
