@@ -27,6 +27,7 @@ from tests.server.test_seed_clients import (  # noqa: F401 - collected again her
     test_seed_003_snippet_at_its_own_size_above_the_multipart_threshold,
     test_seed_004_flow,
     test_seed_004_snippet_above_the_threshold_gets_the_form_and_its_file_type,
+    test_seed_004_traditional_form_upload_with_curl,
     test_the_form_is_checked_like_any_post_upload,
     test_which_answers_carry_the_form,
     wait_for_job,

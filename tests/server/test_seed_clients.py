@@ -5,6 +5,7 @@ Their calls to the API gain only the Authorization header that API.md requires.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -268,3 +269,57 @@ def test_the_seeds_aliases_are_in_the_openapi_document_marked_deprecated(server:
         assert paths[alias][method].get("deprecated") is True, alias
         assert not paths[canonical][method].get("deprecated"), canonical
         assert paths[alias][method]["responses"].keys() == paths[canonical][method]["responses"].keys()
+
+
+def test_seed_004_traditional_form_upload_with_curl(server: RunningServer, user: User, tmp_path: Path) -> None:
+    """Seed 004's Example 1, its curl command unchanged but for the Authorization header."""
+    import shutil
+    import subprocess
+
+    make_clip(tmp_path / "video.mp4", seconds=2)
+    curl = shutil.which("curl")
+    assert curl, "curl is part of the test environment"
+    command = [
+        curl,
+        "-sS",
+        "-X",
+        "POST",
+        f"{server.url}/api/jobs/",
+        "-F",
+        "media_file=@video.mp4",
+        "-F",
+        "num_segments=5",
+    ]
+    result = subprocess.run(
+        [*command, "-H", f"Authorization: Bearer {user.token}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    answer = json.loads(result.stdout)
+    assert answer["status"] == "pending" and answer["file_type"] == "video", answer
+    doc = wait_for_job(user, answer["status_url"])
+    assert doc["status"] == "completed" and doc["options"]["clips"] == {"count": 5}, doc
+
+
+@pytest.mark.parametrize(
+    ("form", "status", "code"),
+    [
+        ({"num_segments": "5"}, 422, "invalid_request"),  # no media_file
+        ({"num_segments": "five", "file": ("v.mp4", b"\0" * 100, "video/mp4")}, 422, "invalid_request"),
+        ({"num_segments": "500", "file": ("v.mp4", b"\0" * 100, "video/mp4")}, 422, "invalid_request"),
+        ({"file": ("notes.txt", b"hello", "text/plain")}, 415, None),
+        ({"file": ("big.mp4", b"\0" * (7 * 1024 * 1024), "video/mp4")}, 413, None),  # over this server's 6 MiB
+    ],
+)
+def test_the_form_path_refuses_bad_forms_with_a_reason(
+    server: RunningServer, user: User, form: dict, status: int, code: str | None
+) -> None:
+    files = {"media_file": form.pop("file")} if "file" in form else None
+    answer = requests.post(f"{server.url}/api/jobs/", data=form, files=files, headers=user.headers, timeout=30)
+    assert answer.status_code == status, answer.text
+    assert answer.json()["detail"] and (code is None or answer.json()["code"] == code)
+    unauthenticated = requests.post(f"{server.url}/api/jobs/", data=form, files=files, timeout=30)
+    assert unauthenticated.status_code == 401

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.core.media.presets import MAX_CLIPS
+
 from .. import jobs_service as jobs
+from .. import upload_rules as rules
 from .. import uploads_service as svc_uploads
 from ..db import Job, User
 from ..errors import ApiError
 from ..services import Services, current_user, db_session, services
 from .schemas import CreateJobRequest, ProcessS3Request
+from .upload_extras import receive_small_file
 
 router = APIRouter(tags=["jobs"])
 
@@ -50,6 +54,29 @@ def create_job(
         raise ApiError(422, "invalid_request", "Give upload_id (or seed 004's job_id and s3_key).")
     jobs.ready_upload(session, svc.store, upload)
     return _start(session, svc, jobs.create_job(session, user, upload, options))
+
+
+@router.post("/api/jobs/")
+def create_job_from_a_form(
+    media_file: UploadFile = File(..., description="the video or audio file (up to S3_MULTIPART_THRESHOLD)"),
+    num_segments: int | None = Form(default=None, ge=0, le=MAX_CLIPS, description="clips to cut"),
+    delete_after_processing: bool | None = Form(default=None),
+    user: User = Depends(current_user),
+    session: Session = Depends(db_session, scope="function"),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:
+    """Seed 004's traditional path: one small file in a multipart form, its job started at once (larger files
+    go by presigned upload; JSON bodies to POST /api/jobs)."""
+    stored = receive_small_file(media_file, svc, session, user, is_temp=True, allow_text=False)
+    options: dict[str, Any] = {}
+    if num_segments is not None:
+        options["clips"] = {"count": num_segments}
+    if delete_after_processing is not None:
+        options["delete_after_processing"] = delete_after_processing
+    upload = svc_uploads.owned_upload(session, user, stored["upload_id"])
+    answer = _start(session, svc, jobs.create_job(session, user, upload, options))
+    kind = rules.file_type(upload.content_type)
+    return {**answer, "upload_id": upload.id, "s3_key": upload.s3_key, "file_type": kind}
 
 
 @router.post("/process/video/s3")

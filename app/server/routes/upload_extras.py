@@ -57,7 +57,7 @@ def _permanent_prefix(svc: Services, content_type: str) -> str:
     return svc.config.transcripts_prefix if content_type.startswith("text/") else svc.config.videos_prefix
 
 
-def _receive_file(
+def receive_small_file(
     file: UploadFile, svc: Services, session: Session, user: User, is_temp: bool, allow_text: bool
 ) -> dict[str, Any]:
     filename = rules.check_filename(file.filename or "")
@@ -77,7 +77,7 @@ def upload_file(
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
     """A small video or audio file streamed through the API (up to S3_MULTIPART_THRESHOLD)."""
-    return _receive_file(file, svc, session, user, is_temp, allow_text=False)
+    return receive_small_file(file, svc, session, user, is_temp, allow_text=False)
 
 
 @router.post("/api/upload/transcript-file")
@@ -88,7 +88,7 @@ def upload_transcript_file(
     session: Session = Depends(db_session, scope="function"),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
-    return _receive_file(file, svc, session, user, is_temp, allow_text=True)
+    return receive_small_file(file, svc, session, user, is_temp, allow_text=True)
 
 
 @router.post("/api/upload/transcript-text")
