@@ -13,7 +13,7 @@ from app import __version__
 from .config import ServerConfig
 from .db import Database
 from .errors import install_error_handlers
-from .routes import auth, internal, jobs, ops, results, space, storage, upload_extras, uploads
+from .routes import auth, internal, jobs, ops, outputs, results, space, storage, upload_extras, uploads
 from .services import JobQueue, Services
 from .storage import ObjectStore, S3Store
 
@@ -156,6 +156,6 @@ def create_app(services: Services) -> FastAPI:
             expose_headers=["ETag"],
             max_age=600,
         )
-    for module in (ops, auth, upload_extras, uploads, jobs, results, internal, space, storage):
+    for module in (ops, auth, upload_extras, uploads, jobs, results, outputs, internal, space, storage):
         app.include_router(module.router)
     return app
