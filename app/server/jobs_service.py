@@ -31,6 +31,8 @@ def _bad(detail: str) -> ApiError:
 
 def normalize_options(raw: dict[str, Any]) -> dict[str, Any]:
     """Fill defaults and refuse values the worker could not honour, before anything is queued."""
+    if "videos" in raw:
+        raise _bad("videos is not an option of a job on an upload: POST /channel/download/selected takes them.")
     options = {**DEFAULT_OPTIONS, **{k: v for k, v in raw.items() if v is not None}}
     renditions = options["renditions"]
     if not isinstance(renditions, list) or not all(isinstance(r, str) for r in renditions):
@@ -85,6 +87,15 @@ def create_job(session: Session, user: User, upload: Upload, options: dict[str, 
     job = Job(user_id=user.id, upload_id=upload.id, s3_key=upload.s3_key, options=normalize_options(options))
     if not taken:
         job.id = upload.reserved_job_id
+    session.add(job)
+    session.flush()
+    return job
+
+
+def create_video_job(session: Session, user: User, video_ids: list[str], extra: dict[str, Any]) -> Job:
+    """Seed 000: one job over videos an external worker fetches itself (no upload, no original here)."""
+    options = {**extra, "videos": list(dict.fromkeys(video_ids)), "delete_after_processing": False}
+    job = Job(user_id=user.id, upload_id=None, s3_key="", options=options)
     session.add(job)
     session.flush()
     return job

@@ -114,7 +114,7 @@ def _entries(svc: Services, snap: _Snapshot) -> list[_Entry]:
         if status == "completed" and not item["s3_key"]:
             continue  # a step that made no file
         if status == "completed" and sizes.get(item["s3_key"]) is not None:
-            name = zip_name(kind, item["s3_key"])
+            name = zip_name(kind, item["s3_key"], item_id)
             entries.append(_Entry(name, item_id, kind, key=item["s3_key"], size=sizes[item["s3_key"]] or 0))
             continue
         if status == "completed":
@@ -124,7 +124,7 @@ def _entries(svc: Services, snap: _Snapshot) -> list[_Entry]:
         else:
             error, error_type = f"The step ended {status}.", "not_run"
         target = item["s3_key"] or snap.planned_keys.get(item_id) or item_id
-        name = zip_name(kind, target) + ".error.txt"
+        name = zip_name(kind, target, item_id) + ".error.txt"
         text = f"{item_id} ({kind}) has no output: {error}\nerror_type: {error_type}\n".encode()
         entries.append(_Entry(name, item_id, kind, text=text))
         snap.errors.append({"item_id": item_id, "kind": kind, "name": name, "error": error, "error_type": error_type})

@@ -373,3 +373,49 @@ def test_dispatch_settings_that_cannot_work_stop_the_start_with_a_sentence(
 ) -> None:
     with pytest.raises(ValueError, match=words), reeldrop_server(s3_endpoint, tmp_path / "server", env=settings):
         pass
+
+
+def test_seed_000_complete_workflow_selected_videos_to_the_lambda_and_back_as_one_zip(
+    s3_endpoint: str, tmp_path: Path
+) -> None:
+    # 1. Create a job with /channel/download/selected; 2. the Lambda reports each video (one has no
+    # transcript); 3. download the results from /channel/download/results/{job_id}: a folder per video.
+    holder: dict[str, RunningServer] = {}
+    with worker_peer(SECRET, _store_into(holder)) as peer:
+        settings = {"LAMBDA_FUNCTION_NAME": "transcribe-videos", "LAMBDA_ENDPOINT_URL": peer.url}
+        with dispatching_server(s3_endpoint, tmp_path / "server", **settings) as running:
+            holder["server"] = running
+            user = running.add_user()
+            selected = {"video_ids": ["dQw4w9WgXcQ", "9bZkp7q19f0", "missing-one"], "channel_id": "UC123"}
+            created = user.call("POST", "/channel/download/selected", json=selected)
+            assert created.status_code == 200, created.text
+            job = created.json()
+            assert job["results_url"] == f"/channel/download/results/{job['job_id']}"
+            assert peer.done.wait(60) and not peer.errors, peer.errors
+            assert [r.status_code for r in peer.reports] == [200, 200, 200], [r.text for r in peer.reports]
+            assert "url" not in peer.invocations[0].payload["source"]  # no original here: the worker fetches
+            doc = wait_for_job(user, f"/api/jobs/{job['job_id']}", timeout=60)
+            assert doc["status"] == "partial" and doc["options"]["channel_id"] == "UC123", doc
+            zip_path = tmp_path / "results.zip"
+            download(user, job["results_url"], zip_path)
+            manifest = unpack_and_verify_manifest(zip_path, tmp_path / "out")
+            names = {e["name"] for e in manifest["entries"]}
+            assert {"dQw4w9WgXcQ/dQw4w9WgXcQ.txt", "9bZkp7q19f0/9bZkp7q19f0.txt"} <= names, names
+            assert "missing-one/missing-one.error.txt" in names and "errors.json" in names
+            text = (tmp_path / "out" / "dQw4w9WgXcQ" / "dQw4w9WgXcQ.txt").read_text()
+            assert text == "Transcript of dQw4w9WgXcQ"
+
+
+def test_selected_videos_need_an_external_worker_and_valid_ids(
+    server: RunningServer, user: User, tmp_path: Path
+) -> None:
+    path = "/channel/download/selected"
+    refused = user.call("POST", path, json={"video_ids": ["abc"]})
+    assert refused.status_code == 409 and refused.json()["code"] == "no_external_worker"
+    for body in ({"video_ids": []}, {"video_ids": ["../etc"]}, {}, {"video_ids": "abc"}):
+        assert user.call("POST", path, json=body).status_code == 422, body
+    assert requests.post(f"{server.url}{path}", json={"video_ids": ["a"]}, timeout=10).status_code == 401
+    # A job on an upload cannot be given "videos" to change what it plans.
+    data = upload(user, make_clip(tmp_path / "talk.mp4", seconds=1, size="160x120"))
+    sneaked = user.call("POST", "/api/jobs", json={"upload_id": data["upload_id"], "options": {"videos": ["a"]}})
+    assert sneaked.status_code == 422 and sneaked.json()["code"] == "invalid_options", sneaked.text

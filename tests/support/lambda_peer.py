@@ -42,19 +42,29 @@ class WorkerPeer:
     def play(self, payload: dict[str, Any]) -> None:
         """Seed 000's Lambda: one transcript per video under its own user123/{job}/ layout, then the callbacks."""
         try:
-            source = requests.get(payload["source"]["url"], timeout=30)
-            source.raise_for_status()
             job_id = payload["job_id"]
-            videos = [("dQw4w9WgXcQ", f"Transcript of {len(source.content)} bytes"), ("second", "Another one")]
+            selected = [i["item_id"] for i in payload["items"] if i["kind"] == "video"]
+            if selected:  # a job over selected videos (/channel/download/selected): "fetched" by the worker
+                videos = [(video_id, f"Transcript of {video_id}") for video_id in selected]
+            else:  # a job on an upload: the worker reads the original through the URL it was given
+                source = requests.get(payload["source"]["url"], timeout=30)
+                source.raise_for_status()
+                videos = [("dQw4w9WgXcQ", f"Transcript of {len(source.content)} bytes"), ("second", "Another one")]
             for index, (video_id, text) in enumerate(videos):
-                key = f"user123/{job_id}/{video_id}.txt"
-                self.store_output(key, text.encode("utf-8"))
-                report = {"job_id": job_id, "video_id": video_id, "s3_key": key, "transcript_length": len(text)}
-                if index == len(videos) - 1:
-                    report["last"] = True
+                report: dict[str, Any] = {"job_id": job_id, "video_id": video_id}
+                if video_id.startswith("missing"):  # a video with no transcript: the seed's failure report
+                    report.update(error="No transcript available", error_type="TranscriptNotFound")
+                    event = "video_failed"
+                else:
+                    key = f"user123/{job_id}/{video_id}.txt"
+                    self.store_output(key, text.encode("utf-8"))
+                    report.update(s3_key=key, transcript_length=len(text))
+                    event = "video_complete"
+                if index == len(videos) - 1 and not selected:
+                    report["last"] = True  # only the worker knows it made no more (a selection ends by itself)
                 body = json.dumps(report).encode()
                 headers = {"Content-Type": "application/json", **sign_headers(self.secret, body)}
-                answer = requests.post(payload["callbacks"]["video_complete"], data=body, headers=headers, timeout=30)
+                answer = requests.post(payload["callbacks"][event], data=body, headers=headers, timeout=30)
                 self.reports.append(answer)
         except Exception as exc:  # seen by the test, which fails with it
             self.errors.append(f"{type(exc).__name__}: {exc}")

@@ -16,7 +16,7 @@ from .. import uploads_service as svc_uploads
 from ..db import Job, User
 from ..errors import ApiError
 from ..services import Services, current_user, db_session, services
-from .schemas import CreateJobRequest, ProcessS3Request
+from .schemas import CreateJobRequest, ProcessS3Request, SelectedVideos
 from .upload_extras import receive_small_file
 
 router = APIRouter(tags=["jobs"])
@@ -77,6 +77,28 @@ def create_job_from_a_form(
     answer = _start(session, svc, jobs.create_job(session, user, upload, options))
     kind = rules.file_type(upload.content_type)
     return {**answer, "upload_id": upload.id, "s3_key": upload.s3_key, "file_type": kind}
+
+
+@router.post("/channel/download/selected")
+def download_selected(
+    body: SelectedVideos,
+    user: User = Depends(current_user),
+    session: Session = Depends(db_session, scope="function"),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:
+    """Seed 000: one job over the selected videos, handed to the external worker, which reports each one
+    (video-complete / video-failed); the job ends when every video is reported, and its results ZIP holds a
+    folder per video (an error placeholder for a video that failed)."""
+    if not svc.config.external_workers:
+        raise ApiError(
+            409,
+            "no_external_worker",
+            "Selected videos are fetched and processed by an external worker (LAMBDA_FUNCTION_NAME, "
+            "WORKER_WEBHOOK_URL or --external-workers); this server runs none.",
+        )
+    extra = {k: v for k, v in (("channel_id", body.channel_id), ("title", body.title)) if v is not None}
+    answer = _start(session, svc, jobs.create_video_job(session, user, body.video_ids, extra))
+    return {**answer, "results_url": f"/channel/download/results/{answer['job_id']}"}
 
 
 @router.post("/process/video/s3")

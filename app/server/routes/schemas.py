@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StrictBool
 
@@ -66,6 +66,14 @@ class CreateJobRequest(BaseModel):
     file_type: str | None = None
     num_segments: int | None = Field(default=None, ge=0, le=100)
     delete_after_processing: bool | None = None
+
+
+class SelectedVideos(BaseModel):
+    """Seed 000: the videos of one job, each fetched and processed by the external worker it is handed to."""
+
+    video_ids: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]] = Field(min_length=1, max_length=1000)
+    channel_id: str | None = Field(default=None, max_length=256, description="stored and shown; not interpreted")
+    title: str | None = Field(default=None, max_length=5000)
 
 
 class ProcessS3Request(BaseModel):

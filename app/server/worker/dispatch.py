@@ -66,8 +66,9 @@ def dispatch_payload(svc: Services, job: Job) -> dict[str, Any]:
     call back (it signs those calls with the shared WORKER_SECRET, which is never sent)."""
     base = svc.config.api_base_url.rstrip("/")
     order = work_order(svc, job)
-    order["source"]["url"] = svc.store.presigned_get_url(job.s3_key, SOURCE_URL_EXPIRY_S)
-    order["source"]["url_expires_in"] = SOURCE_URL_EXPIRY_S
+    if job.s3_key:  # (a job over selected videos has no original here: the worker fetches them)
+        order["source"]["url"] = svc.store.presigned_get_url(job.s3_key, SOURCE_URL_EXPIRY_S)
+        order["source"]["url_expires_in"] = SOURCE_URL_EXPIRY_S
     order["callbacks"] = {
         "api_base_url": base,
         "work_order": f"{base}/internal/job/{job.id}",

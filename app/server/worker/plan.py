@@ -22,6 +22,7 @@ ZIP_FOLDERS = {
     "metadata": "",
 }
 OTHER_FOLDER = "outputs/"
+VIDEO_KIND = "video"  # one selected video of a seed 000 job, fetched and reported by an external worker
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -48,6 +49,8 @@ def job_prefixes(config: ServerConfig, job_id: str) -> tuple[str, str]:
 
 
 def plan_items(config: ServerConfig, job_id: str, source_key: str, options: dict[str, Any]) -> list[PlannedItem]:
+    if "videos" in options:  # seed 000's job over selected videos: one step each, whatever the worker makes
+        return [PlannedItem(str(video_id), VIDEO_KIND, None) for video_id in options["videos"]]
     stem = output_stem(source_key)
     videos, processed = job_prefixes(config, job_id)
     items = [PlannedItem("validate", "validate", None)]
@@ -67,7 +70,9 @@ def plan_items(config: ServerConfig, job_id: str, source_key: str, options: dict
     return items
 
 
-def zip_name(kind: str, key_or_id: str) -> str:
-    """The path of an output inside the results ZIP."""
+def zip_name(kind: str, key_or_id: str, item_id: str = "") -> str:
+    """The path of an output inside the results ZIP (a selected video's in a folder of its own)."""
+    if kind == VIDEO_KIND and item_id:
+        return f"{item_id}/{PurePosixPath(key_or_id).name}"
     folder = ZIP_FOLDERS.get(kind, OTHER_FOLDER)
     return folder + PurePosixPath(key_or_id).name
