@@ -13,6 +13,7 @@ from . import uploads_service as svc_uploads
 from .db import Job, Upload, User
 from .errors import ApiError, not_found
 from .storage import ObjectStore
+from .upload_rules import TEXT_TYPES
 
 QUALITIES = tuple(RENDITION_BOXES)
 FINISHED = ("completed", "partial", "failed", "cancelled")
@@ -90,6 +91,18 @@ def create_job(session: Session, user: User, upload: Upload, options: dict[str, 
     session.add(job)
     session.flush()
     return job
+
+
+def transcript_of(session: Session, user: User, upload_id: str) -> dict[str, Any]:
+    """Seed 001's transcript_upload_id: one of the caller's text uploads, described for the job's options."""
+    upload = svc_uploads.owned_upload(session, user, upload_id)
+    if upload.status != "uploaded":
+        raise ApiError(409, "upload_not_complete", f"{upload.filename}: the transcript is {upload.status}.")
+    if upload.content_type not in TEXT_TYPES:
+        raise ApiError(
+            422, "not_a_transcript", f"{upload.filename} is {upload.content_type}, not a transcript (txt, srt, vtt)."
+        )
+    return {"upload_id": upload.id, "s3_key": upload.s3_key, "filename": upload.filename}
 
 
 def create_video_job(session: Session, user: User, video_ids: list[str], extra: dict[str, Any]) -> Job:

@@ -82,6 +82,19 @@ def _snapshot(svc: Services, job_id: str) -> _Snapshot:
             }
             for i in job.items
         ]
+        transcript = job.options.get("transcript")
+        if isinstance(transcript, dict) and transcript.get("s3_key"):
+            # Not a step (nothing makes it): the upload given with the video, read from where it is stored.
+            items.append(
+                {
+                    "item_id": "transcript",
+                    "kind": "transcript",
+                    "status": "completed",
+                    "s3_key": transcript["s3_key"],
+                    "error": None,
+                    "error_type": None,
+                }
+            )
         return _Snapshot(
             job.id,
             job.created_at.isoformat() + "Z",

@@ -17,7 +17,7 @@ S3_MAX_POST = 5 * 1024 * MIB  # the largest object one presigned POST (or PUT) c
 DEFAULT_PART_SIZE = 16 * MIB
 
 _MEDIA_TYPE = re.compile(r"^(video|audio)/[a-z0-9][a-z0-9.+-]{0,100}$")
-_TEXT_TYPES = {"text/plain", "text/vtt", "application/x-subrip", "text/srt"}
+TEXT_TYPES = {"text/plain", "text/vtt", "application/x-subrip", "text/srt"}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _UNSAFE_KEY_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -54,7 +54,7 @@ def resolve_media_type(content_type: str | None, filename: str, allow_text: bool
     declared = (content_type or "").split(";")[0].strip().lower()
     if not declared or declared == "application/octet-stream":
         declared = (mimetypes.guess_type(filename)[0] or "").lower()
-    if _MEDIA_TYPE.match(declared) or (allow_text and declared in _TEXT_TYPES):
+    if _MEDIA_TYPE.match(declared) or (allow_text and declared in TEXT_TYPES):
         return declared
     what = "video, audio or text" if allow_text else "video or audio"
     shown = declared or "unknown"

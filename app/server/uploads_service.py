@@ -210,6 +210,7 @@ def completion(upload: Upload) -> dict[str, Any]:
 def describe(upload: Upload) -> dict[str, Any]:
     return {
         "upload_id": upload.id,
+        "id": upload.id,  # seed 001's name for it (video_response.id)
         "filename": upload.filename,
         "content_type": upload.content_type,
         "declared_size": upload.declared_size,

@@ -38,12 +38,19 @@ def create_job(
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
     options = dict(body.options)
+    if "transcript" in options:
+        raise ApiError(422, "invalid_options", "Give a transcript as transcript_upload_id, not as an option.")
     if body.num_segments is not None:  # seed 004's name for the clip count
         options.setdefault("clips", {"count": body.num_segments})
     if body.delete_after_processing is not None:
         options.setdefault("delete_after_processing", body.delete_after_processing)
-    if body.upload_id:
-        upload = svc_uploads.owned_upload(session, user, body.upload_id)
+    for name in ("title", "description", "voice", "tags"):  # seed 001's top-level fields
+        if getattr(body, name) is not None:
+            options.setdefault(name, getattr(body, name))
+    transcript = jobs.transcript_of(session, user, body.transcript_upload_id) if body.transcript_upload_id else None
+    upload_id = body.upload_id or body.video_upload_id
+    if upload_id:
+        upload = svc_uploads.owned_upload(session, user, upload_id)
     elif body.job_id:
         upload = jobs.upload_for_reserved_job(session, user, body.job_id)
         if body.s3_key and body.s3_key != upload.s3_key:
@@ -51,9 +58,12 @@ def create_job(
     elif body.s3_key:
         upload = svc_uploads.upload_by_key(session, user, body.s3_key)
     else:
-        raise ApiError(422, "invalid_request", "Give upload_id (or seed 004's job_id and s3_key).")
+        raise ApiError(422, "invalid_request", "Give upload_id (or video_upload_id, or seed 004's job_id and s3_key).")
     jobs.ready_upload(session, svc.store, upload)
-    return _start(session, svc, jobs.create_job(session, user, upload, options))
+    job = jobs.create_job(session, user, upload, options)
+    if transcript is not None:
+        job.options = {**job.options, "transcript": transcript}
+    return _start(session, svc, job)
 
 
 @router.post("/api/jobs/")

@@ -57,10 +57,19 @@ class TranscriptText(BaseModel):
 
 
 class CreateJobRequest(BaseModel):
-    """Our shape ({upload_id, options}) and seed 004's ({job_id, s3_key, num_segments, ...})."""
+    """Our shape ({upload_id, options}), seed 004's ({job_id, s3_key, num_segments, ...}) and seed 001's
+    ({title, description, voice, tags, video_upload_id, transcript_upload_id})."""
 
     upload_id: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
+    video_upload_id: str | None = Field(default=None, description="seed 001's name for upload_id")
+    transcript_upload_id: str | None = Field(
+        default=None, description="a text upload (txt, srt, vtt) that goes with the video and ships in the ZIP"
+    )
+    title: str | None = Field(default=None, max_length=5000)
+    description: str | None = Field(default=None, max_length=5000)
+    voice: str | None = Field(default=None, max_length=64, description="stored and echoed; nothing is spoken")
+    tags: list[Annotated[str, Field(max_length=100)]] | None = Field(default=None, max_length=50)
     job_id: str | None = None
     s3_key: str | None = None
     file_type: str | None = None

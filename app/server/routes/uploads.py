@@ -3,11 +3,13 @@ upload it can resume (seeds 003, 004; API.md, README)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 from fastapi import APIRouter, Depends
+from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 
 from .. import upload_rules as rules
@@ -217,3 +219,41 @@ def download_url(
         "url": svc.store.presigned_get_url(upload.s3_key, expires, rules.key_safe_name(upload.filename)),
         "expires_in": expires,
     }
+
+
+@router.get("/api/upload/{upload_id}/content")
+def content(
+    upload_id: str,
+    user: User = Depends(current_user),
+    session: Session = Depends(db_session, scope="function"),
+    svc: Services = Depends(services),
+) -> StreamingResponse:
+    """Seed 001's direct download of a small file (a transcript, a short clip) through the API; anything
+    above S3_MULTIPART_THRESHOLD is fetched with its presigned URL (/download) instead."""
+    upload = svc_uploads.owned_upload(session, user, upload_id)
+    if upload.status != "uploaded":
+        raise ApiError(409, "not_uploaded", f"This upload is {upload.status}; there is nothing to download.")
+    size = upload.size or 0
+    if size > svc.config.multipart_threshold:
+        raise ApiError(
+            413,
+            "too_large_for_content",
+            f"{upload.filename} is {size} bytes; files above {svc.config.multipart_threshold} are downloaded "
+            f"from GET /api/upload/{upload.id}/download.",
+        )
+    try:
+        body = svc.store.open_stream(upload.s3_key)["Body"]
+    except ClientError as exc:
+        if is_missing(exc):
+            raise ApiError(410, "object_missing", f"{upload.filename} is no longer in storage.") from exc
+        raise
+
+    def chunks() -> Iterator[bytes]:
+        try:
+            yield from body.iter_chunks(1024 * 1024)
+        finally:
+            body.close()
+
+    name = rules.key_safe_name(upload.filename)
+    headers = {"Content-Length": str(size), "Content-Disposition": f'attachment; filename="{name}"'}
+    return StreamingResponse(chunks(), media_type=upload.content_type, headers=headers)

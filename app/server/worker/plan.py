@@ -20,6 +20,7 @@ ZIP_FOLDERS = {
     "clip": "clips/",
     "thumbnail": "thumbnails/",
     "metadata": "",
+    "transcript": "transcript/",  # seed 001: the transcript given with the video, as it was uploaded
 }
 OTHER_FOLDER = "outputs/"
 VIDEO_KIND = "video"  # one selected video of a seed 000 job, fetched and reported by an external worker
