@@ -9,6 +9,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -121,6 +122,39 @@ def delete_source_if_done(svc: Services, job_id: str) -> bool:
                 upload.status = "deleted"
     log.info("job %s: original deleted from temp storage (delete_after_processing)", job_id)
     return True
+
+
+def prune_outputs(svc: Services, job: Job) -> list[str]:
+    """A job whose results ZIP is stored: delete the outputs nobody keeps, returns their item ids. Called in
+    the transaction that gives the job its final status, so nobody sees it finished with them still there.
+
+    KEEP_PROCESSED=false deletes every output (the ZIP holds them all); the job option
+    ``delete_audio_after_clips`` (seed 004: "delete the extracted audio when all clips are done") deletes
+    the audio once every planned clip was made. A deleted output's item says "deleted".
+    """
+    if job.status not in ("completed", "partial") or not job.result_key:
+        return []
+    stored = [i for i in job.items if i.status == "completed" and i.s3_key]
+    if not svc.config.keep_processed:
+        doomed = stored
+    elif job.options.get("delete_audio_after_clips"):
+        clips = [i for i in job.items if i.kind == "clip"]
+        all_clips_made = bool(clips) and all(i.status == "completed" for i in clips)
+        doomed = [i for i in stored if i.kind == "audio"] if all_clips_made else []
+    else:
+        doomed = []
+    removed = []
+    for item in doomed:
+        try:
+            svc.store.delete(item.s3_key or "")
+        except (ClientError, BotoCoreError):
+            log.warning("job %s: output %s could not be deleted now; it stays", job.id, item.item_id, exc_info=True)
+            continue
+        item.status = "deleted"
+        removed.append(item.item_id)
+    if removed:
+        log.info("job %s: outputs deleted once in the results ZIP: %s", job.id, ", ".join(removed))
+    return removed
 
 
 class TempSweeper:

@@ -118,6 +118,9 @@ class ServerConfig:
     """Web pages (origins) whose scripts may call the API and the folder store (seed 003's JS client)."""
     apply_bucket_cors: bool = False
     """At start, set the bucket's CORS rule for browser uploads from cors_origins (S3 only)."""
+    keep_processed: bool = True
+    """KEEP_PROCESSED=false: once a job's results ZIP is stored, its separate outputs are deleted (the ZIP
+    keeps every one); true keeps them for links and downloads one by one."""
     trust_worker_keys: bool = False
     """Workers may report outputs anywhere but under temp/ (seed 000's Lambda writes user123/job456/…);
     otherwise only under the job's own prefixes (videos/{job}/, processed/{job}/)."""
@@ -202,5 +205,6 @@ def load_config(env: dict[str, str] | None = None, data_dir: Path | None = None)
         api_base_url=(env.get("API_BASE_URL") or "").rstrip("/"),
         trust_worker_keys=env.get("TRUST_WORKER_KEYS", "") in ("1", "true", "yes"),
         cors_origins=_origins(env),
+        keep_processed=_flag(env, "KEEP_PROCESSED") is not False,
         apply_bucket_cors=env.get("S3_APPLY_BUCKET_CORS", "") in ("1", "true", "yes"),
     )

@@ -80,3 +80,47 @@ def test_outputs_of_a_running_job_stay(public: RunningServer, tmp_path: Path) ->
         job = user.call("POST", "/api/jobs", json={"upload_id": data["upload_id"], "options": OPTIONS}).json()
         refused = user.call("DELETE", f"/api/jobs/{job['job_id']}/items/audio")
         assert refused.status_code == 409 and refused.json()["code"] == "job_not_finished"
+
+
+def _finished_job(server: RunningServer, tmp_path: Path, options: dict) -> tuple[User, dict]:
+    user = server.add_user()
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    data = upload(user, make_clip(tmp_path / "talk.mp4", seconds=2, size="320x240"))
+    job = user.call("POST", "/api/jobs", json={"upload_id": data["upload_id"], "options": options}).json()
+    doc = wait_for_job(user, f"/api/jobs/{job['job_id']}", timeout=120)
+    assert doc["status"] == "completed", doc
+    return user, doc
+
+
+def test_keep_processed_false_leaves_only_the_zip(s3_endpoint: str, tmp_path: Path) -> None:
+    with reeldrop_server(s3_endpoint, tmp_path / "server", env={"KEEP_PROCESSED": "false"}) as running:
+        user, doc = _finished_job(running, tmp_path, OPTIONS)
+        stored = [i for i in doc["items"] if i["s3_key"]]
+        assert stored and {i["status"] for i in stored} == {"deleted"}
+        assert all(running.services.store.head(i["s3_key"]) is None for i in stored)
+        archive = user.call("GET", f"/api/jobs/{doc['job_id']}/results.zip")
+        assert archive.status_code == 200 and b"renditions/talk_240p.mp4" in archive.content
+
+
+def test_seed_004_deletes_the_extracted_audio_once_every_clip_is_made(public: RunningServer, tmp_path: Path) -> None:
+    options = {**OPTIONS, "clips": {"count": 2}, "delete_audio_after_clips": True}
+    _user, doc = _finished_job(public, tmp_path / "with-clips", options)
+    by_id = {i["item_id"]: i for i in doc["items"]}
+    assert by_id["audio"]["status"] == "deleted" and public.services.store.head(by_id["audio"]["s3_key"]) is None
+    assert by_id["clip_01"]["status"] == by_id["clip_02"]["status"] == "completed"
+    assert public.services.store.head(by_id["clip_01"]["s3_key"]) is not None
+    # No clips asked: the audio is the output, and stays.
+    _user, alone = _finished_job(public, tmp_path / "no-clips", {**OPTIONS, "delete_audio_after_clips": True})
+    assert {i["item_id"]: i["status"] for i in alone["items"]}["audio"] == "completed"
+
+
+def test_the_cleanup_settings_refuse_what_is_not_yes_or_no(public: RunningServer, tmp_path: Path) -> None:
+    from app.server.config import load_config
+
+    with pytest.raises(ValueError, match="KEEP_PROCESSED must be true or false"):
+        load_config({"KEEP_PROCESSED": "sometimes"}, data_dir=tmp_path)
+    user = public.add_user()
+    data = upload(user, make_clip(tmp_path / "clip.mp4", seconds=1, size="160x120"))
+    bad = {"upload_id": data["upload_id"], "options": {"delete_audio_after_clips": "yes"}}
+    refused = user.call("POST", "/api/jobs", json=bad)
+    assert refused.status_code == 422 and refused.json()["code"] == "invalid_options"

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, cast
 from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy import update
 
-from ..cleanup import delete_source_if_done
+from ..cleanup import delete_source_if_done, prune_outputs
 from ..db import Job, utcnow
 from .errors import JobTakenOver
 from .state import FINAL_ITEM_STATES
@@ -91,6 +91,7 @@ def finalize_job(svc: Services, job_id: str, lease: JobLease | None = None) -> s
             job.result_key, job.result_size, job.result_sha256 = result.key, result.size, result.sha256
         else:
             job.result_key = None
+        prune_outputs(svc, job)
     log.info("job %s: %s", job_id, status)
     try:
         delete_source_if_done(svc, job_id)
