@@ -20,7 +20,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
+from PySide6.QtGui import QPainter  # noqa: E402
+from PySide6.QtWidgets import QApplication, QMenu, QWidget  # noqa: E402
 
 from app.core.credentials import MemoryCredentialStore  # noqa: E402
 from app.core.paths import HOME_ENV, app_paths  # noqa: E402
@@ -109,6 +110,30 @@ def main(out_dir: Path) -> int:
         window.queue_actions.update_enabled()
         settle(1.0)
         save(window, out_dir / "busy.png")
+
+        # A finished file's context menu, with Copy link; then the message once the link is copied.
+        done = next(i for i in window.model.items() if i.stage is Stage.DONE)
+        table = window.queue_panel.table
+        table.selectRow(window.model.row_of(done.item_id))
+        window.queue_actions.update_enabled()
+        menu = QMenu(window)
+        menu.addActions(table.actions())
+        row_rect = table.visualRect(window.model.index(window.model.row_of(done.item_id), 2))
+        menu.popup(table.viewport().mapToGlobal(row_rect.center()))
+        settle(0.5)
+        shot = window.grab()
+        painter = QPainter(shot)
+        painter.drawPixmap(window.mapFromGlobal(menu.pos()), menu.grab())
+        painter.end()
+        menu.close()
+        window.queue_actions.trigger("copy_link")
+        wait(lambda: "copied" in window.statusBar().currentMessage(), 30)
+        settle(0.3)
+        bar = window.statusBar().grab()
+        painter = QPainter(shot)
+        painter.drawPixmap(0, shot.height() - bar.height(), bar)
+        painter.end()
+        shot.save(str(out_dir / "copy_link.png"))
 
         settings = dialogs.open_settings(window, running.session)
         wait(lambda: settings.encoder_label.text() != "checking…", 30)

@@ -224,6 +224,10 @@ class BackendClient:
     def results_url(self, job_id: str) -> dict[str, Any]:
         return self.request("GET", f"/api/jobs/{job_id}/results/url")
 
+    def output_url(self, job_id: str, item_id: str) -> dict[str, Any]:
+        """A link to one output of a job: ``{url, expires_in, size, s3_key, public_url?}``."""
+        return self.request("GET", f"/api/jobs/{job_id}/items/{item_id}/url")
+
     # -- disk space -------------------------------------------------------------------------------
     def free_space(self, keep_job_ids: Sequence[str] = ()) -> dict[str, Any]:
         """Remove the results ZIP, outputs and original of this user's finished jobs, except the jobs in

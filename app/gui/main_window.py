@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from app.core.pipeline_types import ItemSnapshot, QueueTotals, Stage, queue_time_left
 from app.core.settings import Profile, Settings
+from app.core.share_link import ShareLink, share_link
 from app.gui import dialogs, units
 from app.gui.account_menu import AccountButton
 from app.gui.drop_zone import paths_from_mime
@@ -35,6 +36,7 @@ from app.gui.jobs_panel import JobsPanel
 from app.gui.log_view import LogView
 from app.gui.logs import AppLogging
 from app.gui.notifier import Notifier
+from app.gui.plain_errors import plain_words
 from app.gui.queue_actions import QueueActions
 from app.gui.queue_model import QueueModel
 from app.gui.queue_panel import QueuePanel
@@ -100,7 +102,9 @@ class MainWindow(QMainWindow):
         self.totals_label = QLabel("Queue empty")
         self._totals: QueueTotals | None = None  # the latest from the bridge, shown with the estimates
         self.connection_label = QLabel()
-        self.statusBar().addPermanentWidget(self.totals_label, 1)
+        # A normal widget, not a permanent one: a message ("Link … copied", "… is done") takes its place for
+        # a few seconds. As a permanent widget with all the stretch it left messages no room to be seen.
+        self.statusBar().addWidget(self.totals_label, 1)
         self.statusBar().addPermanentWidget(self.connection_label)
         self._quit_question: QMessageBox | None = None
         self._build_actions()
@@ -162,7 +166,17 @@ class MainWindow(QMainWindow):
         help_menu.addAction(self.about_action)
 
         table = self.queue_panel.table
-        for name in ("start", "pause", "resume", "cancel", "retry", "open_results", "show_error", "remove"):
+        for name in (
+            "start",
+            "pause",
+            "resume",
+            "cancel",
+            "retry",
+            "open_results",
+            "copy_link",
+            "show_error",
+            "remove",
+        ):
             table.addAction(self.queue_actions.actions[name])
         table.addAction(self.queue_actions.preset_menu.menuAction())
 
@@ -204,6 +218,7 @@ class MainWindow(QMainWindow):
         self.queue_actions.command_requested.connect(self._run_command)
         self.queue_actions.preset_requested.connect(lambda name, ids: session.run_command("set_preset", ids, name))
         self.queue_actions.error_requested.connect(self.show_error)
+        self.queue_actions.link_requested.connect(self.copy_link)
         self.account.profile_chosen.connect(session.switch_profile)
         self.account.sign_in_requested.connect(lambda: self.open_sign_in())
         self.account.sign_out_requested.connect(self.sign_out)
@@ -276,6 +291,27 @@ class MainWindow(QMainWindow):
             self.show_error(item)
         elif item.results_dir is not None:
             self.queue_actions.trigger("open_results")
+
+    def copy_link(self, item: ItemSnapshot) -> None:
+        """Put a link to the finished file's video (else its results ZIP) on the clipboard, to share."""
+        connection = self.session.connection
+        if connection is None or item.job_id is None:
+            return
+        name = item.source.name
+        self.statusBar().showMessage(f"Getting a link to {name}…")
+        self.bridge.run(
+            share_link,
+            connection.client,
+            item.job_id,
+            item.preset,
+            on_done=lambda link: self._link_ready(name, link),
+            on_error=lambda error: self.statusBar().showMessage(f"No link to {name}: {plain_words(error)}", 10000),
+        )
+
+    def _link_ready(self, name: str, link: ShareLink) -> None:
+        QGuiApplication.clipboard().setText(link.url)
+        lasting = f"; it works for {units.human_duration(link.expires_in)}" if link.expires_in else ""
+        self.statusBar().showMessage(f"Link to the {link.what} of {name} copied{lasting}.", 10000)
 
     def show_error(self, item: ItemSnapshot) -> None:
         dialogs.show_item_error(self, item, lambda: self.session.run_command("retry", [item.item_id]))

@@ -33,6 +33,8 @@ _SPECS: dict[str, tuple[str, str, str, Callable[[ItemSnapshot], bool]]] = {
                      lambda i: i.results_dir is not None),
     "show_error": ("Show &error", "Ctrl+I", "Explain why the selected file failed",
                    lambda i: i.stage is Stage.FAILED and bool(i.error)),
+    "copy_link": ("Copy &link", "Ctrl+Shift+C", "Copy a link to the selected finished file's video, to share",
+                  lambda i: i.stage is Stage.DONE and bool(i.job_id)),
 }  # fmt: skip
 PIPELINE_COMMANDS = ("start", "pause", "resume", "cancel", "retry", "remove")
 
@@ -41,6 +43,7 @@ class QueueActions(QObject):
     command_requested = Signal(str, list)  # pipeline method name, item ids
     preset_requested = Signal(str, list)  # preset name, item ids
     error_requested = Signal(object)  # ItemSnapshot whose error to show
+    link_requested = Signal(object)  # ItemSnapshot whose link to copy
 
     def __init__(self, selection: Callable[[], list[ItemSnapshot]], parent: QWidget) -> None:
         super().__init__(parent)
@@ -81,6 +84,8 @@ class QueueActions(QObject):
                 QDesktopServices.openUrl(QUrl.fromLocalFile(str(item.results_dir)))
         elif name == "show_error":
             self.error_requested.emit(items[0])
+        elif name == "copy_link":
+            self.link_requested.emit(items[0])  # one link on the clipboard: the first selected file's
 
     def _change_preset(self, preset: str) -> None:
         items = [i for i in self._selection() if i.stage in (Stage.WAITING, Stage.PAUSED)]

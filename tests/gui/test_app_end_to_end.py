@@ -10,7 +10,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+import requests
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication
 
 from app.core.pipeline_types import Stage
 from app.core.settings import Settings
@@ -62,6 +64,19 @@ def test_dropped_file_reaches_done_and_its_results_can_be_downloaded_again(qtbot
     assert not window.queue_panel.drop_zone.title.isVisible()  # the drop zone is a slim bar now
     qtbot.waitUntil(lambda: "1 done" in window.totals_label.text())
     assert window.notifier.history[-1][0] == "beach day.mp4 is done"
+
+    # Copy link (Ctrl+Shift+C on the row): a link that downloads, and a message that says what it is.
+    QGuiApplication.clipboard().clear()
+    select(app, "beach day.mp4")
+    window.queue_panel.table.setFocus()
+    qtbot.keyClick(
+        window.queue_panel.table, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    )
+    qtbot.waitUntil(lambda: QGuiApplication.clipboard().text().startswith("http"), timeout=WORK_MS)
+    shared = requests.get(QGuiApplication.clipboard().text(), timeout=30)
+    assert shared.status_code == 200 and shared.content[:2] == b"PK"  # a 320x240 clip: no 1080p video, the ZIP
+    assert "Link to the results ZIP of beach day.mp4 copied" in window.statusBar().currentMessage()
+    assert not window.totals_label.isVisible()  # the message has the status bar's room while it shows
 
     # The Jobs tab lists the job and downloads its results again, through the core's verified download.
     window.tabs.setCurrentWidget(window.jobs_panel)
