@@ -24,6 +24,7 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "thumbnails": 3,
     "delete_after_processing": True,
     "delete_audio_after_clips": False,
+    "burn_captions": False,
 }
 
 
@@ -56,7 +57,7 @@ def normalize_options(raw: dict[str, Any]) -> dict[str, Any]:
     thumbs = options["thumbnails"]
     if isinstance(thumbs, bool) or not isinstance(thumbs, int) or not 0 <= thumbs <= MAX_THUMBNAILS:
         raise _bad(f"thumbnails must be a number from 0 to {MAX_THUMBNAILS}.")
-    for flag in ("audio", "delete_after_processing", "delete_audio_after_clips"):
+    for flag in ("audio", "delete_after_processing", "delete_audio_after_clips", "burn_captions"):
         if not isinstance(options[flag], bool):
             raise _bad(f"{flag} must be true or false.")
     for text in ("title", "description"):

@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 import io
+import json
+import subprocess
 import zipfile
 from pathlib import Path
 
 import requests
 
+from app.core.media.ffmpeg import find_ffmpeg
 from tests.server.test_seed_clients import wait_for_job
 from tests.support.files import make_clip, pad_with_free_box
 from tests.support.servers import RunningServer, User
@@ -93,3 +96,93 @@ def test_content_is_for_small_files_only(server: RunningServer, user: User, tmp_
     assert user.call("POST", f"/api/upload/{data['upload_id']}/complete", json={}).status_code == 200
     refused = user.call("GET", f"/api/upload/{data['upload_id']}/content")
     assert refused.status_code == 413 and "/download" in refused.json()["detail"]
+
+
+SRT = """1
+00:00:00,300 --> 00:00:01,700
+HELLO FROM THE TRANSCRIPT
+
+2
+00:00:02,300 --> 00:00:03,700
+A SECOND LINE
+"""
+
+
+def _transcript_file(user: User, name: str, content: str, content_type: str) -> dict:
+    answer = requests.post(
+        f"{user.base_url}/api/upload/transcript-file?is_temp=true",
+        files={"file": (name, content.encode("utf-8"), content_type)},
+        headers=user.headers,
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def _job_with_transcript(server: RunningServer, user: User, video: dict, transcript: dict, burn: bool) -> dict:
+    body = {
+        "video_upload_id": video["id"],
+        "transcript_upload_id": transcript["id"],
+        "options": {"renditions": ["240p"], "audio": False, "clips": {"count": 2}, "thumbnails": 0,
+                    "burn_captions": burn, "delete_after_processing": False},
+    }  # fmt: skip
+    job = user.call("POST", "/api/jobs", json=body)
+    assert job.status_code == 200, job.text
+    doc = wait_for_job(user, job.json()["status_url"], timeout=180)
+    assert doc["status"] == "completed", doc
+    return {i["item_id"]: i for i in doc["items"]}
+
+
+def _fetch(user: User, job_items: dict, item_id: str, folder: Path) -> Path:
+    link = user.call("GET", f"/api/jobs/{job_items[item_id]['job_id']}/items/{item_id}/url").json()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{item_id}.mp4"
+    path.write_bytes(requests.get(link["url"], timeout=60).content)
+    return path
+
+
+def _gray_frame(path: Path, at_s: float) -> bytes:
+    ffmpeg = find_ffmpeg().ffmpeg
+    args = [ffmpeg, "-v", "error", "-ss", str(at_s), "-i", str(path), "-frames:v", "1", "-f", "rawvideo"]
+    return subprocess.run([*args, "-pix_fmt", "gray", "-"], capture_output=True, check=True, timeout=60).stdout
+
+
+def test_a_timed_transcript_becomes_a_subtitle_track_and_burned_captions(
+    server: RunningServer, user: User, tmp_path: Path
+) -> None:
+    video = upload_video(server, user, make_clip(tmp_path / "talk.mp4", seconds=4, size="320x240"))
+    transcript = _transcript_file(user, "talk.srt", SRT, "application/x-subrip")
+    burned = _job_with_transcript(server, user, video, transcript, burn=True)
+    plain = _job_with_transcript(server, user, video, transcript, burn=False)
+    # (the status document's items carry no job id: take it from each job's rendition key)
+    for items in (burned, plain):
+        job_id = items["rendition_240p"]["s3_key"].split("/")[1]
+        for item in items.values():
+            item["job_id"] = job_id
+    assert burned["rendition_240p"]["metadata"]["captions"] == "subtitle track, 2 lines"
+    rendition = _fetch(user, burned, "rendition_240p", tmp_path)
+    streams = json.loads(
+        subprocess.run(
+            [find_ffmpeg().ffprobe or "ffprobe", "-v", "error", "-show_streams", "-of", "json", str(rendition)],
+            capture_output=True,
+            check=True,
+            timeout=60,
+        ).stdout
+    )["streams"]
+    assert [s["codec_name"] for s in streams if s["codec_type"] == "subtitle"] == ["mov_text"]
+    assert burned["clip_01"]["metadata"]["captions"] == "burned in" and "captions" not in plain["clip_01"]["metadata"]
+    # The burned line is in the picture: the same frame of the clip with and without captions differs.
+    with_text = _gray_frame(_fetch(user, burned, "clip_01", tmp_path / "b"), 1.0)
+    without = _gray_frame(_fetch(user, plain, "clip_01", tmp_path / "p"), 1.0)
+    changed = sum(1 for a, b in zip(with_text, without, strict=True) if abs(a - b) > 40)
+    assert changed > 200, f"only {changed} pixels differ: no caption drawn"
+
+
+def test_a_transcript_that_is_not_timed_leaves_the_job_without_subtitles(
+    server: RunningServer, user: User, tmp_path: Path
+) -> None:
+    video = upload_video(server, user, make_clip(tmp_path / "talk.mp4", seconds=2, size="320x240"))
+    transcript = _transcript_file(user, "talk.srt", "this is not an srt at all", "application/x-subrip")
+    items = _job_with_transcript(server, user, video, transcript, burn=True)
+    assert items["rendition_240p"]["metadata"]["captions"].startswith("none: the transcript talk.srt")
+    assert "captions" not in items["clip_01"]["metadata"]

@@ -24,6 +24,7 @@ from app import __version__
 from app.core.media.info import MediaInfo
 
 from ..db import Job
+from .captions import Captions, add_soft_track, load_captions
 from .errors import JobCancelled, JobTakenOver, StepFailed
 from .finalize import finalize_job
 from .lease import Heartbeat, JobLease
@@ -41,7 +42,16 @@ from .state import (
     reset_to_pending,
     set_job,
 )
-from .steps import StepContext, clip_windows, make_audio, make_clip, make_rendition, make_thumbnail, thumbnail_times
+from .steps import (
+    StepContext,
+    clip_windows,
+    make_audio,
+    make_clip,
+    make_rendition,
+    make_thumbnail,
+    run_step,
+    thumbnail_times,
+)
 from .validate import fetch_object, local_source_path, probe_media, public_facts, work_dir
 
 if TYPE_CHECKING:
@@ -156,7 +166,10 @@ def _run(
         return
     source = local_source_path(work, view.s3_key)
     ctx = StepContext(source, info, work, token, settings.x264_preset, settings.ffmpeg_timeout_s)
-    steps = _Steps(svc, view, recorder, ctx, kept)
+    captions = load_captions(svc, view.options, work, token)
+    if isinstance(captions, str):
+        log.warning("job %s: no subtitles: %s", view.job_id, captions)
+    steps = _Steps(svc, view, recorder, ctx, kept, captions)
     for planned in view.plan:
         if planned.kind in ("validate", "metadata"):
             continue
@@ -174,9 +187,16 @@ class _Steps:
     """Runs the output steps of one job and records each one's outcome."""
 
     def __init__(
-        self, svc: Services, view: JobView, recorder: JobRecorder, ctx: StepContext, kept: dict[str, KeptOutput]
+        self,
+        svc: Services,
+        view: JobView,
+        recorder: JobRecorder,
+        ctx: StepContext,
+        kept: dict[str, KeptOutput],
+        captions: Captions | str | None = None,
     ) -> None:
         self.svc, self.view, self.recorder, self.ctx, self.kept = svc, view, recorder, ctx, kept
+        self.captions = captions  # the transcript as subtitles; a str says why there are none
         info = ctx.info
         requested = list(view.options.get("renditions", []))
         self.choice = choose_renditions(info, requested) if info.video is not None else None
@@ -245,13 +265,21 @@ class _Steps:
             metadata = make_rendition(self.ctx, planned.quality, out, progress)
             if self.choice.kept_source_size == planned.quality:
                 metadata["kept_source_size"] = True  # every requested quality was above the source
+            if isinstance(self.captions, Captions):
+                add_soft_track(lambda args: run_step(self.ctx, args, None, progress), out, self.captions)
+                metadata["captions"] = f"subtitle track, {self.captions.lines} lines"
+            elif isinstance(self.captions, str):
+                metadata["captions"] = f"none: {self.captions}"
             return metadata
         if planned.kind == "audio":
             return make_audio(self.ctx, out, progress)
         if planned.kind == "clip":
             assert planned.index is not None
             start, length = self.windows[planned.index - 1]
-            return make_clip(self.ctx, start, length, self.clip_quality, out, progress)
+            burn = None
+            if isinstance(self.captions, Captions) and self.view.options.get("burn_captions"):
+                burn = self.captions.for_window(planned.index, start, length)
+            return make_clip(self.ctx, start, length, self.clip_quality, out, progress, burn)
         if planned.kind == "thumbnail":
             assert planned.index is not None
             return make_thumbnail(self.ctx, self.times[planned.index - 1], out, progress)

@@ -42,7 +42,9 @@ class StepContext:
         return self.source.name
 
 
-def _run(ctx: StepContext, args: list[str], duration: float | None, progress: Progress) -> None:
+def run_step(ctx: StepContext, args: list[str], duration: float | None, progress: Progress) -> None:
+    """ffmpeg for one step: its progress reported, a cancel ends the job, a failure the step."""
+
     def report(snapshot: ProgressSnapshot) -> None:
         progress(snapshot.percent)
 
@@ -65,7 +67,7 @@ def _encode(
 ) -> None:
     with atomic_output(out) as temp:
         args = build_compress_args(ctx.source, temp, plan, start_s=start_s, duration_s=duration_s)
-        _run(ctx, args, duration_s or plan.duration_s, progress)
+        run_step(ctx, args, duration_s or plan.duration_s, progress)
         if not temp.exists() or temp.stat().st_size == 0:
             raise StepFailed("empty_output", f"{ctx.name}: ffmpeg wrote nothing for {out.name}.")
 
@@ -141,9 +143,18 @@ def clip_windows(duration_s: float, count: int) -> list[tuple[float, float]]:
 
 
 def make_clip(
-    ctx: StepContext, start_s: float, length_s: float, quality: str | None, out: Path, progress: Progress
+    ctx: StepContext,
+    start_s: float,
+    length_s: float,
+    quality: str | None,
+    out: Path,
+    progress: Progress,
+    captions: Path | None = None,
 ) -> dict[str, Any]:
+    """One segment; with `captions` (an srt in the clip's own time, made by us) burned into its picture."""
     plan = plan_output(_clip_preset(ctx, quality), ctx.info)
+    if captions is not None and plan.kind == "video":
+        plan = replace(plan, video_filters=(*plan.video_filters, ("subtitles", (str(captions),))))
     _encode(ctx, plan, out, progress, start_s=start_s, duration_s=length_s)
     facts = _facts(out, plan)
     if ctx.info.video is not None and "video_codec" not in facts:
@@ -152,7 +163,8 @@ def make_clip(
             f"{ctx.name}: the segment {start_s:.2f}-{start_s + length_s:.2f} s has no picture "
             "(the video track ends before the file does).",
         )
-    return {"start_s": start_s, "length_s": length_s, **facts}
+    burned = {"captions": "burned in"} if captions is not None and plan.kind == "video" else {}
+    return {"start_s": start_s, "length_s": length_s, **facts, **burned}
 
 
 def thumbnail_times(duration_s: float, count: int) -> list[float]:
@@ -164,7 +176,7 @@ def make_thumbnail(ctx: StepContext, at_s: float, out: Path, progress: Progress)
     with atomic_output(out) as temp:
         args = ["-ss", f"{at_s:.3f}", "-i", str(ctx.source), "-map", "0:v:0", "-frames:v", "1"]
         args += ["-vf", f"scale={plan.width}:{plan.height}", "-q:v", "3", "-f", "image2", "-update", "1", str(temp)]
-        _run(ctx, args, None, progress)
+        run_step(ctx, args, None, progress)
         if not temp.exists() or temp.stat().st_size == 0:
             raise StepFailed(
                 "no_frame",
