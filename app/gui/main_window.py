@@ -52,6 +52,11 @@ VIDEO_FILTER = (
 )
 
 
+def _startable(item: ItemSnapshot) -> bool:
+    """What Start all starts: files waiting for the user's Start (a queued one is started already)."""
+    return item.stage is Stage.WAITING and not item.queued
+
+
 def totals_text(totals: QueueTotals) -> str:
     if totals.items == 0:
         return "Queue empty"
@@ -136,6 +141,7 @@ class MainWindow(QMainWindow):
         self.start_all_action = self._action(
             "Start &all", "Ctrl+Shift+Return", self.start_all, "Start every waiting file"
         )
+        self.start_all_action.setEnabled(False)  # nothing waits to be started yet
         self.settings_action = self._action("&Settings…", QKeySequence.StandardKey.Preferences, self.open_settings)
         if self.settings_action.shortcut().isEmpty():
             self.settings_action.setShortcut(QKeySequence("Ctrl+,"))
@@ -199,6 +205,9 @@ class MainWindow(QMainWindow):
         bridge, session, panel = self.bridge, self.session, self.queue_panel
         bridge.snapshots_changed.connect(self.model.update)
         bridge.snapshots_changed.connect(lambda _items: self.queue_actions.update_enabled())
+        bridge.snapshots_changed.connect(
+            lambda items: self.start_all_action.setEnabled(any(_startable(item) for item in items))
+        )
         bridge.totals_changed.connect(self._show_totals)
         self.model.estimates_changed.connect(lambda: self._show_totals(self._totals))
         bridge.item_finished.connect(self.notifier.item_finished)
@@ -273,7 +282,7 @@ class MainWindow(QMainWindow):
 
     # -- queue commands ---------------------------------------------------------------------------
     def start_all(self) -> None:
-        waiting = [item.item_id for item in self.model.items() if item.stage is Stage.WAITING and not item.queued]
+        waiting = [item.item_id for item in self.model.items() if _startable(item)]
         self.session.run_command("start", waiting)
 
     def _run_command(self, name: str, item_ids: list[str]) -> None:

@@ -51,6 +51,7 @@ def test_dropped_file_reaches_done_and_its_results_can_be_downloaded_again(qtbot
     app = launch(Settings(output_folder=tmp_path / "results"))
     window = app.window
     assert window.queue_panel.drop_zone.title.isVisible()  # the empty state says what to do
+    assert not window.start_all_action.isEnabled()  # nothing to start in an empty queue
 
     enter, dropped = drop(window.queue_panel.drop_zone, file_mime(clips["short"]))
     assert enter.isAccepted() and dropped.isAccepted()

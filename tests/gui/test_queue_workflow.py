@@ -58,7 +58,7 @@ def test_estimates_presets_and_refusals_before_start(qtbot, launch, tmp_path):
     assert "notes.mp4" in cell(app, "notes.mp4", Column.SIZE, Qt.ItemDataRole.ToolTipRole)
     qtbot.waitUntil(lambda: "after compression" in panel.summary.text())
     assert panel.summary.text().startswith("3 files waiting: about ")
-    assert panel.start_all.isVisible()
+    assert panel.start_all.isVisible() and app.window.start_all_action.isEnabled()
 
     # A per-file preset, edited in the Preset column; the estimate follows.
     model = app.window.model
@@ -69,6 +69,7 @@ def test_estimates_presets_and_refusals_before_start(qtbot, launch, tmp_path):
     qtbot.waitUntil(lambda: "~" in cell(app, "b.mp4", Column.SIZE) and cell(app, "b.mp4", Column.SIZE) != before)
 
     qtbot.mouseClick(panel.start_all, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not app.window.start_all_action.isEnabled())  # every file is started now
     wait_stage(qtbot, app, "a.mp4", Stage.DONE)
     done = wait_stage(qtbot, app, "b.mp4", Stage.DONE)
     assert done.preset == "audio"
