@@ -296,7 +296,9 @@ class Pipeline:
             self._runner.discard(cancelled)
             self._save(item_id, stage=Stage.CANCELLED, paused_stage=None, **cancelled_changes(cancelled))
         except StageFailed as exc:
-            log.warning("%s: %s", Path(self._record(item_id).source).name, exc)
+            name, reason = Path(self._record(item_id).source).name, str(exc)
+            # Most reasons name the file already ("notes.mp4: not a video"): never "notes.mp4: notes.mp4: …".
+            log.warning("%s", reason if reason.startswith(name) else f"{name}: {reason}")
             self._save(item_id, stage=Stage.FAILED, error=str(exc), error_type=exc.error_type, **exc.changes)
         except Exception as exc:  # a bug must fail one item, never the queue
             log.exception("item %s failed unexpectedly", item_id)

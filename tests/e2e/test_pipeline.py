@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
@@ -47,7 +48,8 @@ def test_a_clip_goes_end_to_end_and_lands_its_results(make_pipeline, tmp_path: P
     assert done.size_after and done.size_after < clip.stat().st_size * 2
 
 
-def test_bad_files_fail_alone_and_the_batch_goes_on(make_pipeline, tmp_path: Path) -> None:
+def test_bad_files_fail_alone_and_the_batch_goes_on(make_pipeline, tmp_path: Path, caplog) -> None:
+    caplog.set_level(logging.WARNING)
     good = make_clip(tmp_path / "good.mp4", seconds=1, size="320x240")
     empty = tmp_path / "empty.mp4"
     empty.touch()
@@ -64,6 +66,8 @@ def test_bad_files_fail_alone_and_the_batch_goes_on(make_pipeline, tmp_path: Pat
     notes = wait_until(pipeline, ids[1], {Stage.FAILED, Stage.DONE})
     assert notes.stage is Stage.FAILED and notes.error_type == "not_media"
     assert "notes.mp4" in notes.error and str(tmp_path) not in notes.error
+    said = [r.getMessage() for r in caplog.records if "notes.mp4" in r.getMessage()]
+    assert said and not [m for m in said if "notes.mp4: notes.mp4" in m], said  # the name once per line
     finished = wait_until(pipeline, ids[4], {Stage.DONE, Stage.FAILED})
     assert finished.stage is Stage.DONE, finished.error
 
