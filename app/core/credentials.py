@@ -217,14 +217,32 @@ def open_credential_store(
     backend: KeyringBackend | None = None, *, probe_timeout: float = 30.0
 ) -> KeyringCredentialStore | MemoryCredentialStore:
     """The keyring store if a real keyring answers, else a memory store (and a logged warning)."""
-    reasons = []
+    reasons, silent, file_based = [], [], False
     for candidate in _candidates(backend or keyring.get_keyring()):
-        reason = refusal_reason(candidate) or _probe_failure(candidate, probe_timeout)
-        if reason is None:
+        refused = refusal_reason(candidate)
+        failure = None if refused else _probe_failure(candidate, probe_timeout)
+        if refused is None and failure is None:
             store = KeyringCredentialStore(candidate)
             log.info("Sign-in tokens are kept in %s", store.describe())
             return store
-        reasons.append(f"{type(candidate).__module__}.{type(candidate).__name__}: {reason}")
+        reasons.append(f"{type(candidate).__module__}.{type(candidate).__name__}: {refused or failure}")
+        file_based = file_based or type(candidate).__module__.startswith(("keyrings.alt", "keyrings.cryptfile"))
+        if failure is not None:
+            silent.append(backend_label(candidate))
     why = "; ".join(reasons) or "no keyring backend is installed"
-    log.warning("No usable keyring (%s). The sign-in token is kept in %s.", why, MEMORY_ONLY_DESCRIPTION)
+    log.debug("keyring backends not used: %s", why)  # the technical detail, for a bug report
+    log.warning(
+        "No usable keyring: %s. The sign-in token is kept in %s.", _plainly(silent, file_based), MEMORY_ONLY_DESCRIPTION
+    )
     return MemoryCredentialStore(reason=why)
+
+
+def _plainly(silent: list[str], file_based: bool) -> str:
+    """Why no keyring can be used, in words a user can act on (the Log tab shows it; no class names)."""
+    if silent:
+        return f"{' and '.join(dict.fromkeys(silent))} did not answer (locked, or not running)"
+    if file_based:
+        return "only a file-based keyring is installed, and it would keep the token in a plain file"
+    if sys.platform.startswith("linux"):
+        return "no keyring service runs on this computer (GNOME Keyring, KWallet or another Secret Service)"
+    return "the system keyring cannot be reached"

@@ -101,8 +101,10 @@ def test_no_keyring_backend_keeps_token_in_memory_only(reeldrop_home, profile_na
         assert "fail" in store.reason
         warnings = [r for r in caplog.records if r.levelno == logging.WARNING and r.name == "app.core.credentials"]
         assert len(warnings) == 1
-        assert "No usable keyring" in warnings[0].getMessage()
+        assert "No usable keyring: no keyring service runs on this computer" in warnings[0].getMessage()
         assert MEMORY_ONLY_DESCRIPTION in warnings[0].getMessage()
+        assert "keyring.backends" not in warnings[0].getMessage()  # words a user can act on, no class names
+        assert any("keyring.backends.fail" in r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG)
 
         # What a login does: remember the profile in settings, the token in the store.
         paths.ensure()
@@ -150,7 +152,7 @@ def test_keyrings_alt_plaintext_file_is_refused(reeldrop_home, tmp_path, caplog)
         token = secrets.token_urlsafe(24)
         store.set_token("work", SERVER, token)
     assert isinstance(store, MemoryCredentialStore)
-    assert "keyrings.alt" in caplog.text
+    assert "only a file-based keyring is installed" in caplog.text and "keyrings.alt" in store.reason
     assert files_containing(token, tmp_path) == []
 
 
