@@ -12,9 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
-
-import pysubs2
+from typing import TYPE_CHECKING, Any
 
 from app.core.media.atomic import atomic_output
 from app.core.media.progress import CancelToken
@@ -22,7 +20,11 @@ from app.core.media.progress import CancelToken
 from .errors import StepFailed
 from .validate import fetch_object
 
+if TYPE_CHECKING:
+    import pysubs2
+
 log = logging.getLogger(__name__)
+# pysubs2 is imported where a transcript is read (0.1 s): the built-in server starts without it.
 
 MAX_TRANSCRIPT_BYTES = 5 * 1024 * 1024  # hours of dialogue; a bigger "transcript" is not one
 TIMED_FORMATS = {".srt": "srt", ".vtt": "vtt"}
@@ -41,6 +43,8 @@ class Captions:
     def for_window(self, index: int, start_s: float, length_s: float) -> Path | None:
         """The lines shown between start_s and start_s + length_s, shifted to start at 0 (a clip's own
         time), as an srt; None when no line falls in the window."""
+        import pysubs2
+
         start_ms, end_ms = round(start_s * 1000), round((start_s + length_s) * 1000)
         window = pysubs2.SSAFile()
         for line in self.subs:
@@ -59,6 +63,8 @@ class Captions:
 def load_captions(svc: Any, options: dict[str, Any], work: Path, cancel: CancelToken) -> Captions | str | None:
     """The job's timed transcript, ready for ffmpeg; None when it has none; a reason (str) when it has one
     that cannot be used (the job goes on without subtitles and its metadata says why)."""
+    import pysubs2
+
     transcript = options.get("transcript")
     if not isinstance(transcript, dict) or not transcript.get("s3_key"):
         return None

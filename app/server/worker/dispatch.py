@@ -17,8 +17,6 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any, Protocol
 
-import requests
-
 from ..db import Job
 from ..signing import sign_headers
 from .plan import job_prefixes, plan_items
@@ -126,6 +124,8 @@ class WebhookDispatcher:
         return f"webhook {self.url.split('?', 1)[0]}"
 
     def send(self, payload: dict[str, Any]) -> None:
+        import requests  # here, not at the top: the API imports this module, and most servers never POST
+
         body = json.dumps(payload).encode()
         headers = {"Content-Type": "application/json", **sign_headers(self.secret, body)}
         try:
