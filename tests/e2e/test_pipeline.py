@@ -183,7 +183,14 @@ def test_a_file_waiting_for_the_encoder_says_queued_and_the_one_compressing_show
     first = make_clip(tmp_path / "first.mp4", seconds=20, size="1280x720")
     second = make_clip(tmp_path / "second.mp4", seconds=1, size="320x240")
     pipeline = make_pipeline(concurrency=4)
-    [first_id, second_id] = pipeline.add([first, second], preset="480p")
+    # The second file is added once the first compresses: added together, either could take the encoder
+    # first (the short one then finishes before the check; seen once in CI).
+    [first_id] = pipeline.add([first], preset="480p")
+    deadline = time.monotonic() + 60
+    while not any(s.item_id == first_id and s.stage is Stage.COMPRESSING and not s.queued for s in pipeline.snapshot()):
+        assert time.monotonic() < deadline, "the first file never began to compress"
+        time.sleep(0.05)
+    [second_id] = pipeline.add([second], preset="480p")
     deadline = time.monotonic() + 60
     while True:
         by_id = {s.item_id: s for s in pipeline.snapshot()}
