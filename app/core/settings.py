@@ -54,7 +54,10 @@ def check_server_url(value: Any) -> str:
         raise SettingsError(f"server URL must be text, got {value!r}")
     parts = urlsplit(value.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise SettingsError(f"server URL must look like https://host[:port][/path], got {value!r}")
+        raise SettingsError(
+            "server URL must start with http:// or https:// and name a host, like https://reeldrop.example.com "
+            f"or http://localhost:8000; got {value!r}"
+        )
     if parts.username or parts.password:
         # Never let a password ride along in a settings file.
         raise SettingsError("server URL must not contain a user name or password; sign in instead")

@@ -145,7 +145,8 @@ class SignInDialog(QDialog):
 
     def _profile_from_fields(self) -> Profile:
         url = check_server_url(self.server.text())
-        name = self.name.text().strip() or urlsplit(url).hostname or url
+        # host:port, as the URL says it: two servers on one machine (localhost:8000, localhost:8001) stay apart.
+        name = self.name.text().strip() or urlsplit(url).netloc or url
         if name == EMBEDDED_PROFILE_NAME:
             raise SettingsError(f"{EMBEDDED_PROFILE_NAME!r} is the built-in account; choose another name")
         return Profile(name, url, self.username.text().strip())

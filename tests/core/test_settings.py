@@ -228,9 +228,9 @@ def test_every_bad_value_is_named_at_once():
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("ftp://host.test", "must look like https://"),
-        ("https://", "must look like https://"),
-        ("videos.test", "must look like https://"),
+        ("ftp://host.test", "must start with http:// or https://"),
+        ("https://", "must start with http:// or https:// and name a host"),
+        ("videos.test", "must start with http:// or https://"),
         ("https://me:secret@host.test", "must not contain a user name or password"),
         ("https://host.test/?token=abc", "must not have a ?query"),
     ],

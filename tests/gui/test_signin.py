@@ -94,7 +94,7 @@ def test_wrong_password_is_explained_and_nothing_is_stored(qtbot, bridge, server
     ("url", "words"),
     [
         ("http://127.0.0.1:9", "cannot be reached"),  # nothing listens on the discard port
-        ("ftp://example.test", "Server URL must look like"),
+        ("ftp://example.test", "Server URL must start with http:// or https://"),
         ("https://bob:pw@example.test", "must not contain a user name or password"),
     ],
 )
@@ -113,3 +113,14 @@ def test_the_built_in_account_name_cannot_be_taken(qtbot, bridge):
     fill(dialog, qtbot, "https://example.test", "alice", "secret", "This computer")
     qtbot.mouseClick(dialog.sign_in_button, Qt.MouseButton.LeftButton)
     assert "built-in account" in dialog.status.text()
+
+
+def test_an_account_without_a_name_is_named_by_host_and_port(qtbot, bridge, server, user):
+    # Two servers on one machine (localhost:8000 and :8001) must not both be called "localhost".
+    dialog = SignInDialog(bridge, MemoryCredentialStore())
+    qtbot.addWidget(dialog)
+    fill(dialog, qtbot, server.url, user.username, user.password, "")
+    with qtbot.waitSignal(dialog.accepted, timeout=TIMEOUT_MS):
+        qtbot.mouseClick(dialog.sign_in_button, Qt.MouseButton.LeftButton)
+    host_port = server.url.removeprefix("http://")
+    assert ":" in host_port and dialog.profile is not None and dialog.profile.name == host_port
