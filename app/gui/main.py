@@ -135,7 +135,10 @@ def _warn_if_known_bad_qt() -> None:
 def quit_on_signals(app: QApplication) -> QTimer:
     """Ctrl+C in a terminal or a polite `kill` quits like closing the window (the queue is journaled)."""
     for number in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(number, lambda _n, _f: app.quit())
+        # Queued, not app.quit() at once: a signal that arrives while the window is still being built (before
+        # app.exec()) would be lost (quit does nothing without a running loop) and the app would never end.
+        # The handler runs on the main thread (Python runs them there), so it may touch Qt.
+        signal.signal(number, lambda _n, _f: QTimer.singleShot(0, app.quit))
     # Python runs signal handlers only when it gets control; Qt's loop is C++, so wake Python now and then.
     wake = QTimer(app)
     wake.timeout.connect(lambda: None)

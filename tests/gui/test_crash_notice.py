@@ -119,3 +119,19 @@ def test_a_kill_from_outside_is_told_as_such(qtbot, tmp_path, launch_after):
 
 def test_no_notice_after_a_normal_quit(qtbot, launch_after):
     assert launch_after(None).crash_notice is None
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_a_polite_kill_while_the_window_is_still_being_built_ends_the_app(tmp_path):
+    # The quit a signal asks for is queued for the event loop: asked before the loop runs, it used to be lost
+    # and the app ran on (seen as a CI hang of 60 s).
+    home = tmp_path / "home"
+    app = _launch(home)
+    try:
+        wait_until(lambda: "starting (data in" in _log(home), 60, 0.01, "the app to begin building its window")
+        app.send_signal(signal.SIGTERM)
+        assert app.wait(timeout=60) == 0
+    finally:
+        app.kill()
+        app.communicate(timeout=30)
+    assert _running_marker(home) == []
