@@ -19,7 +19,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 from zipstream import ZIP_DEFLATED, ZIP_STORED, ZipStream
 
 from .db import Job
@@ -28,6 +28,9 @@ from .worker.plan import plan_items, zip_name
 from .worker.s3_streams import FetchSpec, HashingReader, Prefetcher, SourceReadError
 
 log = logging.getLogger(__name__)
+
+PARALLEL_READS = 4  # objects read at once on the first try; later tries read one at a time
+BUILD_ATTEMPTS = 3
 
 _TEXT_SUFFIXES = (".json", ".txt")
 
@@ -202,19 +205,33 @@ def _zip_stream(snap: _Snapshot, status: str, entries: list[_Entry], prefetch: P
     return stream
 
 
-@retry(
-    retry=retry_if_exception_type((SourceReadError, ClientError, BotoCoreError)),
-    stop=stop_after_attempt(3),
-    wait=wait_exponential(multiplier=1, max=8),
-    reraise=True,
-)
 def build_results_zip(svc: Services, job_id: str, status: str) -> ZipResult:
-    """Build results/{job_id}.zip from the job's items and store it; returns its size and SHA-256."""
+    """Build results/{job_id}.zip from the job's items and store it; returns its size and SHA-256.
+
+    The first try reads several outputs at once; when a read fails (a store or a path that drops parallel
+    streams: seed 000's "S3 connection issues"), the next tries read them one at a time before the job fails.
+    """
+    retrying = Retrying(
+        retry=retry_if_exception_type((SourceReadError, ClientError, BotoCoreError)),
+        stop=stop_after_attempt(BUILD_ATTEMPTS),
+        wait=wait_exponential(multiplier=1, max=8),
+        reraise=True,
+    )
+    for attempt in retrying:
+        with attempt:
+            number = attempt.retry_state.attempt_number
+            if number == 2:
+                log.warning("job %s: results ZIP: reading outputs in parallel failed; reading one at a time", job_id)
+            return _build(svc, job_id, status, PARALLEL_READS if number == 1 else 1)
+    raise AssertionError("unreachable: tenacity re-raises the last error")
+
+
+def _build(svc: Services, job_id: str, status: str, window: int) -> ZipResult:
     snap = _snapshot(svc, job_id)
     entries = _entries(svc, snap)
     key = results_key(svc, job_id)
     specs = [FetchSpec(e.key, e.size) for e in entries if e.key is not None]
-    with Prefetcher(svc.store, specs) as prefetch:
+    with Prefetcher(svc.store, specs, window=window) as prefetch:
         reader = HashingReader(_zip_stream(snap, status, entries, prefetch))
         svc.store.put_stream(key, reader, "application/zip")
     head = svc.store.head(key)

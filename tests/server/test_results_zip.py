@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import logging
 import os
 import time
 import zipfile
@@ -13,11 +15,12 @@ import pytest
 
 from app.server.db import Job, JobItem, Upload, User
 from app.server.results_zip import build_results_zip
-from app.server.storage import ObjectStore
+from app.server.storage import ObjectStore, S3Store
 from app.server.worker.finalize import outcome
 from app.server.worker.s3_streams import FetchSpec, HashingReader, Prefetcher, SourceReadError
 from tests.server.test_processing import s3_client, unpack_and_verify_manifest
-from tests.support.servers import RunningServer
+from tests.support.faultproxy import FaultProxy
+from tests.support.servers import TEST_ACCESS_KEY, TEST_SECRET_KEY, RunningServer
 
 MIB = 1024 * 1024
 OPTIONS = {"renditions": ["480p", "720p"], "audio": True, "clips": {"count": 1}, "thumbnails": 0}
@@ -94,6 +97,47 @@ def test_missing_and_failed_outputs_get_placeholders_and_an_errors_report(
         media = archive.getinfo("renditions/film_480p.mp4")
         assert media.compress_type == zipfile.ZIP_STORED  # video is already compressed
         assert archive.getinfo("manifest.json").compress_type == zipfile.ZIP_DEFLATED
+
+
+def test_when_parallel_reads_are_dropped_the_zip_is_built_reading_one_at_a_time(
+    server: RunningServer, user: object, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Seed 000: "S3 connection issues: falls back to sequential downloads". The path to the store drops
+    any GET that overlaps another one; the first try (parallel) fails, the second reads one at a time."""
+    blobs = {f"videos/par/film_{q}.mp4": os.urandom(2 * MIB + n) for n, q in enumerate(("480p", "720p", "1080p"))}
+    for key, blob in blobs.items():
+        _store(server).put_bytes(key, blob, "video/mp4")
+    items = [
+        {"item_id": f"rendition_{quality}", "kind": "rendition", "status": "completed", "s3_key": key}
+        for key in blobs
+        for quality in [key.rsplit("_", 1)[1].removesuffix(".mp4")]
+    ]
+    job_id = _job_with_items(server, items)
+    config = server.services.config
+    host, port = server.s3_endpoint.removeprefix("http://").split(":")
+    with FaultProxy((host, int(port))) as proxy:
+        proxy.set_bandwidth(16 * MIB)  # each 2 MiB read takes ~0.13 s, so parallel reads do overlap
+        proxy.cut_concurrent_responses(256 * 1024, times=100, match=b"GET /" + config.bucket.encode() + b"/videos/par/")
+        store = S3Store(
+            config.bucket,
+            endpoint_url=proxy.url,
+            region="us-east-1",
+            access_key_id=TEST_ACCESS_KEY,
+            secret_access_key=TEST_SECRET_KEY,
+        )
+        proxied = dataclasses.replace(server.services, store=store)
+        with caplog.at_level(logging.WARNING, logger="app.server.results_zip"):
+            result = build_results_zip(proxied, job_id, "completed")
+        assert proxy.fired.get("cut response", 0) >= 1  # the parallel try was really cut
+    assert "reading one at a time" in caplog.text
+    zip_path = tmp_path / "r.zip"
+    s3_client(server.s3_endpoint).download_file(config.bucket, result.key, str(zip_path))
+    manifest = unpack_and_verify_manifest(zip_path, tmp_path / "out")
+    assert sorted(e["name"] for e in manifest["entries"]) == sorted(
+        f"renditions/{key.rsplit('/', 1)[1]}" for key in blobs
+    )
+    for key, blob in blobs.items():
+        assert (tmp_path / "out" / "renditions" / key.rsplit("/", 1)[1]).read_bytes() == blob
 
 
 def test_the_prefetcher_reads_ahead_concurrently_in_bounded_memory(server: RunningServer) -> None:

@@ -18,6 +18,7 @@ Host header, so point the S3 endpoint itself at the proxy rather than rewriting 
 
 ``in_flight`` counts the request bodies on their way through right now (head seen, body not yet all
 forwarded) and ``take_peak()`` the most there were at once: how many parts a client really has on the wire.
+Responses are framed too (head, Content-Length), so a fault can tell which requests' responses overlap.
 
 Threads: one accept loop, two pumps per connection. Every wait is bounded or wakes on ``close()``.
 """
@@ -65,6 +66,7 @@ class FaultProxy:
         self.address: tuple[str, int] = self._listener.getsockname()[:2]
         self._threads: list[threading.Thread] = []
         self._sockets: set[socket.socket] = set()
+        self._live: set[Connection] = set()
         self.connections = 0
         self.requests: list[RequestRecord] = []
         self.fired: dict[str, int] = {}
@@ -134,6 +136,12 @@ class FaultProxy:
     ) -> None:
         """Stop forwarding (and reading) a request for ``seconds`` after ``after_bytes`` of it."""
         self._arm(Fault("stall", after_bytes, times, connection, match, seconds=seconds))
+
+    def cut_concurrent_responses(self, after_bytes: int, *, times: int = 1, match: bytes | None = None) -> None:
+        """Reset a matching request's connection after ``after_bytes`` of its response body when, as it was
+        sent, another matching request was still awaiting or receiving its response: a server or middlebox
+        that drops parallel streams (seed 000's "S3 connection issues"). One at a time passes."""
+        self._arm(Fault("cut concurrent", after_bytes, times, None, match))
 
     def respond(
         self,

@@ -9,9 +9,19 @@ import socket
 import struct
 import threading
 import time
+from collections import deque
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from tests.support.faultproxy_http import Fault, RequestHead, RequestRecord, drain_body, parse_head
+from tests.support.faultproxy_http import (
+    Fault,
+    RequestHead,
+    RequestRecord,
+    drain_body,
+    parse_head,
+    response_body_length,
+    response_status,
+)
 
 if TYPE_CHECKING:
     from tests.support.faultproxy import FaultProxy
@@ -32,6 +42,15 @@ class _Answered(Exception):
     """A canned answer was sent; end the connection politely so the client can read it."""
 
 
+@dataclass
+class _Exchange:
+    """A request sent upstream whose response has not ended; ``doom`` cuts that response."""
+
+    head: RequestHead
+    record: RequestRecord
+    doom: Fault | None = None
+
+
 class Connection:
     """Pumps of one client connection: upstream-bound (framed, faults) and downstream (plain)."""
 
@@ -47,6 +66,11 @@ class Connection:
         self.requests_sent = 0
         self.closing = threading.Event()
         self.body_in_flight = False  # counted in the proxy's in_flight gauge
+        # Responses, framed as they go down (under the proxy's lock: other connections look at them).
+        self.exchanges: deque[_Exchange] = deque()
+        self._response_head = b""
+        self._response_left: int | None = 0  # 0: expecting a head; None: until the connection ends
+        self._response_body = 0
 
     def run(self) -> None:
         proxy = self.proxy
@@ -60,6 +84,7 @@ class Connection:
             sock.settimeout(SEND_TIMEOUT)  # for sendall; reads wait in select() with POLL
         with proxy._lock:
             proxy._sockets.update((self.client, self.upstream))
+            proxy._live.add(self)
         downstream = proxy._spawn(self._pump_down, f"faultproxy-down-{self.index}")
         try:
             self._pump_up()
@@ -76,6 +101,7 @@ class Connection:
             sock.close()
         with proxy._lock:
             proxy._sockets.difference_update((self.client, self.upstream))
+            proxy._live.discard(self)
 
     def _recv(self, sock: socket.socket, size: int) -> bytes | None:
         """Data, b"" at EOF, or None when the proxy is closing."""
@@ -97,10 +123,62 @@ class Connection:
                 if self.requests_sent > seen:
                     seen = self.requests_sent
                     self.proxy._apply_latency()
+                data, cut = self._frame_response(data)
                 self.client.sendall(data)
                 self.proxy._pace(len(data))
+                if cut:
+                    for sock in (self.client, self.upstream):
+                        _reset_on_close(sock)
+                    self.closing.set()  # the upstream pump returns and run() closes both: RST
+                    return
         except OSError:
             _shutdown(self.client)
+
+    def open_response_matches(self, fault: Fault) -> bool:
+        """Whether a request of this connection that ``fault`` matches still awaits or streams its response
+        (called under the proxy's lock)."""
+        return any(fault.applies(self.index, exchange.head) for exchange in self.exchanges)
+
+    def _frame_response(self, data: bytes) -> tuple[bytes, bool]:
+        """Follow response framing (heads, Content-Length) so each response is matched to its request; returns
+        the bytes to forward, cut short (and True) where a doomed response reaches its fault's position."""
+        proxy, done = self.proxy, 0
+        while done < len(data):
+            with proxy._lock:
+                exchange = self.exchanges[0] if self.exchanges else None
+            if exchange is None:
+                return data, False  # bytes nobody asked for: forwarded untouched
+            if self._response_left == 0:  # in a head
+                head = self._response_head + data[done:]
+                end = head.find(b"\r\n\r\n")
+                if end < 0:
+                    self._response_head = head[-MAX_HEAD:]
+                    return data, False
+                done += end + 4 - len(self._response_head)
+                self._response_head, raw = b"", head[: end + 4]
+                if 100 <= response_status(raw) < 200:
+                    continue  # an interim answer (100 Continue): the real one follows
+                self._response_left, self._response_body = response_body_length(raw, exchange.head.method), 0
+                if self._response_left == 0:
+                    self._end_response()
+                continue
+            size = len(data) - done if self._response_left is None else min(len(data) - done, self._response_left)
+            doom = exchange.doom
+            if doom is not None and 0 <= doom.at - self._response_body < size and proxy._claim(doom):
+                proxy._fire("cut response", exchange.record)
+                return data[: done + doom.at - self._response_body], True
+            self._response_body += size
+            done += size
+            if self._response_left is not None:
+                self._response_left -= size
+                if self._response_left == 0:
+                    self._end_response()
+        return data, False
+
+    def _end_response(self) -> None:
+        with self.proxy._lock:
+            if self.exchanges:
+                self.exchanges.popleft()
 
     def _pump_up(self) -> None:
         buffer = b""
@@ -152,9 +230,20 @@ class Connection:
         with self.proxy._lock:
             self.proxy.requests.append(self.record)
             self.proxy._lock.notify_all()
+            self.exchanges.append(_Exchange(self.head, self.record, self._doom(self.head)))
         if self.body_left:
             self.body_in_flight = True
             self.proxy._body_started()
+
+    def _doom(self, head: RequestHead) -> Fault | None:
+        """A "cut concurrent" fault that matches this request while another matching response is open
+        (called under the proxy's lock)."""
+        for fault in self.proxy._faults:
+            if fault.kind != "cut concurrent" or not fault.applies(self.index, head):
+                continue
+            if any(other is not self and other.open_response_matches(fault) for other in self.proxy._live):
+                return fault
+        return None
 
     def _answer_canned(self, body_start: bytes) -> bool:
         proxy, head = self.proxy, self.head
@@ -175,7 +264,7 @@ class Connection:
         best: tuple[Fault | None, int] = (None, end + 1)
         with proxy._lock:
             for fault in proxy._faults:
-                if fault.kind == "respond" or not fault.applies(self.index, head):
+                if fault.kind in ("respond", "cut concurrent") or not fault.applies(self.index, head):
                     continue
                 position = fault.at + (head.body_start if fault.kind == "flip" else 0)
                 due = start <= position <= end if fault.kind == "cut" else start <= position < end

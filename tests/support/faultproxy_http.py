@@ -47,6 +47,26 @@ def parse_head(raw: bytes) -> RequestHead:
     )
 
 
+def response_status(head: bytes) -> int:
+    parts = head.split(b"\r\n", 1)[0].split(b" ")
+    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+
+
+def response_body_length(head: bytes, method: str) -> int | None:
+    """Bytes of body after a final response head: 0 for HEAD, 204 and 304; None when only the connection's
+    end tells (chunked, or no Content-Length)."""
+    if method == "HEAD" or response_status(head) in (204, 304):
+        return 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"transfer-encoding" and b"chunked" in value.lower():
+            return None
+        if name == b"content-length":
+            return int(value.strip())
+    return None
+
+
 def canned_response(status: int, body: bytes, content_type: str) -> bytes:
     reason = HTTPStatus(status).phrase
     head = (
