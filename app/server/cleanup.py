@@ -124,15 +124,16 @@ def delete_source_if_done(svc: Services, job_id: str) -> bool:
     return True
 
 
-def prune_outputs(svc: Services, job: Job) -> list[str]:
+def prune_outputs(svc: Services, job: Job, *, in_zip: bool = False) -> list[str]:
     """A job whose results ZIP is stored: delete the outputs nobody keeps, returns their item ids. Called in
     the transaction that gives the job its final status, so nobody sees it finished with them still there.
 
     KEEP_PROCESSED=false deletes every output (the ZIP holds them all); the job option
     ``delete_audio_after_clips`` (seed 004: "delete the extracted audio when all clips are done") deletes
-    the audio once every planned clip was made. A deleted output's item says "deleted".
+    the audio once every planned clip was made. A deleted output's item says "deleted". ``in_zip``: the
+    outputs are in another job's ZIP (a child of a batch, once the batch's ZIP is stored).
     """
-    if job.status not in ("completed", "partial") or not job.result_key:
+    if job.status not in ("completed", "partial") or not (job.result_key or in_zip):
         return []
     stored = [i for i in job.items if i.status == "completed" and i.s3_key]
     if not svc.config.keep_processed:

@@ -10,10 +10,16 @@ from sqlalchemy.orm import Session
 from app.core.media.presets import MAX_CLIPS, MAX_THUMBNAILS, RENDITION_BOXES
 
 from . import uploads_service as svc_uploads
-from .db import Job, Upload, User
+from .db import Job, JobItem, Upload, User
 from .errors import ApiError, not_found
 from .storage import ObjectStore
 from .upload_rules import TEXT_TYPES
+from .worker.plan import BATCH_UPLOADS, UPLOAD_KIND
+
+BATCH_JOB = "batch_job_id"  # in a batch's child job: the batch it belongs to
+BATCH_CHILDREN = "children"  # in a batch: its child jobs, in the order of its uploads
+MAX_BATCH_UPLOADS = 100
+_INTERNAL_OPTIONS = ("videos", BATCH_UPLOADS, BATCH_CHILDREN, BATCH_JOB)
 
 QUALITIES = tuple(RENDITION_BOXES)
 FINISHED = ("completed", "partial", "failed", "cancelled")
@@ -34,8 +40,12 @@ def _bad(detail: str) -> ApiError:
 
 def normalize_options(raw: dict[str, Any]) -> dict[str, Any]:
     """Fill defaults and refuse values the worker could not honour, before anything is queued."""
-    if "videos" in raw:
-        raise _bad("videos is not an option of a job on an upload: POST /channel/download/selected takes them.")
+    internal = [name for name in _INTERNAL_OPTIONS if name in raw]
+    if internal:
+        raise _bad(
+            f"{internal[0]} is not an option of a job on an upload: POST /channel/download/selected takes the "
+            "videos or uploads of a job over several."
+        )
     options = {**DEFAULT_OPTIONS, **{k: v for k, v in raw.items() if v is not None}}
     renditions = options["renditions"]
     if not isinstance(renditions, list) or not all(isinstance(r, str) for r in renditions):
@@ -114,6 +124,28 @@ def create_video_job(session: Session, user: User, video_ids: list[str], extra: 
     session.add(job)
     session.flush()
     return job
+
+
+def create_batch_job(
+    session: Session, user: User, uploads: list[Upload], options: dict[str, Any], extra: dict[str, Any]
+) -> tuple[Job, list[Job]]:
+    """One job over several of the caller's uploads: each upload gets a job of its own, processed like any
+    other, and the batch follows them; when every one has ended, the batch's results ZIP holds a folder per
+    upload (app/server/worker/batch.py). Returns the batch and its children, in the order of ``uploads``."""
+    normalize_options(options)  # bad options are refused once, before any job exists
+    batch = Job(user_id=user.id, upload_id=None, s3_key="", status="processing", options={**extra, BATCH_UPLOADS: []})
+    session.add(batch)
+    session.flush()
+    children = []
+    for position, upload in enumerate(uploads):
+        child = create_job(session, user, upload, options)
+        child.options = {**child.options, BATCH_JOB: batch.id}
+        children.append(child)
+        metadata = {"job_id": child.id, "filename": upload.filename}
+        batch.items.append(JobItem(item_id=upload.id, kind=UPLOAD_KIND, position=position, item_metadata=metadata))
+    batch.options = {**batch.options, BATCH_UPLOADS: [u.id for u in uploads], BATCH_CHILDREN: [c.id for c in children]}
+    session.flush()
+    return batch, children
 
 
 def owned_job(session: Session, user: User, job_id: str) -> Job:

@@ -19,12 +19,14 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from sqlalchemy.orm import Session
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 from zipstream import ZIP_DEFLATED, ZIP_STORED, ZipStream
 
 from .db import Job
 from .services import Services
-from .worker.plan import plan_items, zip_name
+from .worker.batch import children_of, is_batch
+from .worker.plan import UPLOAD_KIND, output_stem, plan_items, zip_name
 from .worker.s3_streams import FetchSpec, HashingReader, Prefetcher, SourceReadError
 
 log = logging.getLogger(__name__)
@@ -68,43 +70,73 @@ def results_key(svc: Services, job_id: str) -> str:
     return f"{svc.config.results_prefix}{job_id}.zip"
 
 
+def _item_dicts(job: Job) -> list[dict[str, Any]]:
+    items = [
+        {
+            "item_id": i.item_id,
+            "kind": i.kind,
+            "status": i.status,
+            "s3_key": i.s3_key,
+            "error": i.error,
+            "error_type": i.error_type,
+        }
+        for i in job.items
+    ]
+    transcript = job.options.get("transcript")
+    if isinstance(transcript, dict) and transcript.get("s3_key"):
+        # Not a step (nothing makes it): the upload given with the video, read from where it is stored.
+        items.append(
+            {
+                "item_id": "transcript",
+                "kind": "transcript",
+                "status": "completed",
+                "s3_key": transcript["s3_key"],
+                "error": None,
+                "error_type": None,
+            }
+        )
+    return items
+
+
+def _batch_items(svc: Services, session: Session, batch: Job) -> tuple[list[dict[str, Any]], dict[str, str | None]]:
+    """A batch's ZIP: each child's items in a folder named after its upload ("holiday/renditions/…"), their
+    ids prefixed the same way so that errors.json and the manifest say which upload an entry belongs to."""
+    children = children_of(session, batch)
+    items: list[dict[str, Any]] = []
+    planned: dict[str, str | None] = {}
+    folders: set[str] = set()
+    for batch_item in batch.items:
+        child = children.get((batch_item.item_metadata or {}).get("job_id", ""))
+        stem = output_stem(child.s3_key if child else (batch_item.item_metadata or {}).get("filename", "upload"))
+        folder, n = stem, 1
+        while folder in folders:  # two uploads of one name: holiday, holiday_2
+            n += 1
+            folder = f"{stem}_{n}"
+        folders.add(folder)
+        if child is None:
+            missing = {"item_id": f"{folder}/job", "kind": UPLOAD_KIND, "status": "failed", "s3_key": None}
+            items.append({**missing, "error": batch_item.error, "error_type": batch_item.error_type, "folder": folder})
+            continue
+        for item in _item_dicts(child):
+            items.append({**item, "item_id": f"{folder}/{item['item_id']}", "folder": folder})
+        for plan in plan_items(svc.config, child.id, child.s3_key, child.options):
+            planned[f"{folder}/{plan.item_id}"] = plan.target_key
+    return items, planned
+
+
 def _snapshot(svc: Services, job_id: str) -> _Snapshot:
     with svc.db.session() as session:
         job = session.get(Job, job_id)
         if job is None:
             raise LookupError(f"job {job_id} not found")
-        plan = plan_items(svc.config, job.id, job.s3_key, job.options)
-        items = [
-            {
-                "item_id": i.item_id,
-                "kind": i.kind,
-                "status": i.status,
-                "s3_key": i.s3_key,
-                "error": i.error,
-                "error_type": i.error_type,
-            }
-            for i in job.items
-        ]
-        transcript = job.options.get("transcript")
-        if isinstance(transcript, dict) and transcript.get("s3_key"):
-            # Not a step (nothing makes it): the upload given with the video, read from where it is stored.
-            items.append(
-                {
-                    "item_id": "transcript",
-                    "kind": "transcript",
-                    "status": "completed",
-                    "s3_key": transcript["s3_key"],
-                    "error": None,
-                    "error_type": None,
-                }
-            )
-        return _Snapshot(
-            job.id,
-            job.created_at.isoformat() + "Z",
-            PurePosixPath(job.s3_key).name,
-            items,
-            {p.item_id: p.target_key for p in plan},
-        )
+        if is_batch(job.options):
+            items, planned = _batch_items(svc, session, job)
+            source = str(job.options.get("title") or f"{len(job.items)} uploads")
+        else:
+            items = _item_dicts(job)
+            planned = {p.item_id: p.target_key for p in plan_items(svc.config, job.id, job.s3_key, job.options)}
+            source = PurePosixPath(job.s3_key).name
+        return _Snapshot(job.id, job.created_at.isoformat() + "Z", source, items, planned)
 
 
 def _sizes(svc: Services, keys: list[str]) -> dict[str, int | None]:
@@ -129,8 +161,9 @@ def _entries(svc: Services, snap: _Snapshot) -> list[_Entry]:
             continue
         if status == "completed" and not item["s3_key"]:
             continue  # a step that made no file
+        folder = f"{item['folder']}/" if item.get("folder") else ""
         if status == "completed" and sizes.get(item["s3_key"]) is not None:
-            name = zip_name(kind, item["s3_key"], item_id)
+            name = folder + zip_name(kind, item["s3_key"], item_id)
             entries.append(_Entry(name, item_id, kind, key=item["s3_key"], size=sizes[item["s3_key"]] or 0))
             continue
         if status == "completed":
@@ -140,7 +173,7 @@ def _entries(svc: Services, snap: _Snapshot) -> list[_Entry]:
         else:
             error, error_type = f"The step ended {status}.", "not_run"
         target = item["s3_key"] or snap.planned_keys.get(item_id) or item_id
-        name = zip_name(kind, target, item_id) + ".error.txt"
+        name = folder + zip_name(kind, target, item_id) + ".error.txt"
         text = f"{item_id} ({kind}) has no output: {error}\nerror_type: {error_type}\n".encode()
         entries.append(_Entry(name, item_id, kind, text=text))
         snap.errors.append({"item_id": item_id, "kind": kind, "name": name, "error": error, "error_type": error_type})

@@ -24,6 +24,7 @@ from ..db import Job, JobItem
 from ..errors import ApiError, not_found
 from ..services import Services, db_session, services
 from ..signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
+from ..worker.batch import settle_batch_of
 from ..worker.dispatch import work_order as work_order_of
 from ..worker.finalize import finalize_job
 from ..worker.plan import ZIP_FOLDERS, job_prefixes
@@ -176,6 +177,8 @@ def _after_report(session: Session, svc: Services, background: BackgroundTasks, 
     session.commit()
     if job.status == "processing" and ended == len(job.items):
         background.add_task(finalize_job, svc, job.id)  # after the answer: the ZIP may take a while
+    elif job.status in jobs.FINISHED:
+        background.add_task(settle_batch_of, svc, job.id)  # ended by a failed validation: its batch follows
     session.refresh(job)
     return jobs.status_document(job)
 

@@ -16,6 +16,7 @@ from .. import uploads_service as svc_uploads
 from ..db import Job, User
 from ..errors import ApiError
 from ..services import Services, current_user, db_session, services
+from ..worker.batch import children_of, is_batch, refresh_batch, settle_batch, settle_in_background
 from .schemas import CreateJobRequest, ProcessS3Request, SelectedVideos
 from .upload_extras import receive_small_file
 
@@ -96,19 +97,48 @@ def download_selected(
     session: Session = Depends(db_session, scope="function"),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
-    """Seed 000: one job over the selected videos, handed to the external worker, which reports each one
-    (video-complete / video-failed); the job ends when every video is reported, and its results ZIP holds a
-    folder per video (an error placeholder for a video that failed)."""
+    """Seed 000: one job over several videos or uploads, one results ZIP with a folder for each (an error
+    placeholder where one failed).
+
+    ``video_ids``: the job is handed to the external worker, which fetches and reports each video
+    (video-complete / video-failed). ``upload_ids``: each of the caller's uploads is processed by a job of its
+    own (listed in the answer's ``jobs``), the batch ends when they all have."""
+    extra = {k: v for k, v in (("channel_id", body.channel_id), ("title", body.title)) if v is not None}
+    if body.upload_ids is not None:
+        return _start_batch(session, svc, user, body.upload_ids, body.options, extra)
     if not svc.config.external_workers:
         raise ApiError(
             409,
             "no_external_worker",
             "Selected videos are fetched and processed by an external worker (LAMBDA_FUNCTION_NAME, "
-            "WORKER_WEBHOOK_URL or --external-workers); this server runs none.",
+            "WORKER_WEBHOOK_URL or --external-workers); this server runs none. Give upload_ids to process "
+            "uploads here.",
         )
-    extra = {k: v for k, v in (("channel_id", body.channel_id), ("title", body.title)) if v is not None}
-    answer = _start(session, svc, jobs.create_video_job(session, user, body.video_ids, extra))
+    answer = _start(session, svc, jobs.create_video_job(session, user, body.video_ids or [], extra))
     return {**answer, "results_url": f"/channel/download/results/{answer['job_id']}"}
+
+
+def _start_batch(
+    session: Session, svc: Services, user: User, upload_ids: list[str], options: dict[str, Any], extra: dict[str, Any]
+) -> dict[str, Any]:
+    if "transcript" in options:
+        raise ApiError(422, "invalid_options", "A transcript goes with one video: give it in POST /api/jobs.")
+    uploads = [svc_uploads.owned_upload(session, user, upload_id) for upload_id in dict.fromkeys(upload_ids)]
+    for upload in uploads:
+        jobs.ready_upload(session, svc.store, upload)
+        if upload.content_type in rules.TEXT_TYPES:
+            raise ApiError(422, "not_media", f"{upload.filename} is {upload.content_type}, not a video or audio file.")
+    batch, children = jobs.create_batch_job(session, user, uploads, options, extra)
+    session.commit()  # the workers must see the jobs before they are queued
+    for child in children:
+        svc.queue.enqueue(child.id)
+    return {
+        "job_id": batch.id,
+        "status": batch.status,
+        "status_url": f"/jobs/{batch.id}",
+        "results_url": f"/channel/download/results/{batch.id}",
+        "jobs": [{"upload_id": c.upload_id, "job_id": c.id, "status_url": f"/jobs/{c.id}"} for c in children],
+    }
 
 
 @router.post("/process/video/s3")
@@ -157,7 +187,10 @@ def job_status(
     session: Session = Depends(db_session, scope="function"),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
-    return jobs.status_document(jobs.owned_job(session, user, job_id), svc.config.public_base_url)
+    job = jobs.owned_job(session, user, job_id)
+    if is_batch(job.options) and job.status == "processing" and refresh_batch(session, job):
+        settle_in_background(svc, job.id)  # every upload's job ended, but the batch was not settled
+    return jobs.status_document(job, svc.config.public_base_url)
 
 
 @router.post("/api/jobs/{job_id}/cancel")
@@ -170,11 +203,20 @@ def cancel_job(
     job = jobs.owned_job(session, user, job_id)
     if job.status in jobs.FINISHED:
         raise ApiError(409, "job_finished", f"The job is already {job.status}.")
-    job.cancel_requested = True
-    if job.status == "pending":
-        job.status = "cancelled"
-        job.error = "Cancelled before processing started."
+    targets = [job]
+    if is_batch(job.options):  # a batch is cancelled by cancelling the jobs of its uploads
+        targets += [child for child in children_of(session, job).values() if child.status not in jobs.FINISHED]
+    for target in targets:
+        target.cancel_requested = True
+        if target.status == "pending":
+            target.status = "cancelled"
+            target.error = "Cancelled before processing started."
     session.commit()
-    svc.queue.cancel(job.id)
+    for target in targets[1:]:
+        svc.queue.cancel(target.id)
+    if is_batch(job.options):
+        settle_batch(svc, job.id)  # ends it now unless a child is still stopping (that child's end will)
+    else:
+        svc.queue.cancel(job.id)
     session.refresh(job)
     return jobs.status_document(job, svc.config.public_base_url)

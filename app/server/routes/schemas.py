@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StrictBool
+from pydantic import BaseModel, Field, StrictBool, model_validator
 
 
 class PresignRequest(BaseModel):
@@ -78,11 +78,23 @@ class CreateJobRequest(BaseModel):
 
 
 class SelectedVideos(BaseModel):
-    """Seed 000: the videos of one job, each fetched and processed by the external worker it is handed to."""
+    """Seed 000: one job over several videos, each fetched and processed by the external worker it is handed
+    to (``video_ids``), or over several of the caller's uploads, each processed like a job of its own
+    (``upload_ids``, with ``options`` for every one). Exactly one of the two."""
 
-    video_ids: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]] = Field(min_length=1, max_length=1000)
+    video_ids: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]] | None = Field(
+        default=None, min_length=1, max_length=1000
+    )
+    upload_ids: list[Annotated[str, Field(max_length=64)]] | None = Field(default=None, min_length=1, max_length=100)
+    options: dict[str, Any] = Field(default_factory=dict, description="job options for each upload (upload_ids)")
     channel_id: str | None = Field(default=None, max_length=256, description="stored and shown; not interpreted")
     title: str | None = Field(default=None, max_length=5000)
+
+    @model_validator(mode="after")
+    def _one_kind_of_selection(self) -> SelectedVideos:
+        if (self.video_ids is None) == (self.upload_ids is None):
+            raise ValueError("give either video_ids (an external worker fetches them) or upload_ids, not both")
+        return self
 
 
 class ProcessS3Request(BaseModel):

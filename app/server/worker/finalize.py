@@ -13,6 +13,8 @@ from sqlalchemy import update
 
 from ..cleanup import delete_source_if_done, prune_outputs
 from ..db import Job, utcnow
+from ..jobs_service import BATCH_JOB
+from .batch import children_of, is_batch, settle_batch_of
 from .errors import JobTakenOver
 from .state import FINAL_ITEM_STATES
 
@@ -76,8 +78,10 @@ def finalize_job(svc: Services, job_id: str, lease: JobLease | None = None) -> s
         job = session.get(Job, job_id)
         assert job is not None
         status, error = outcome([(i.kind, i.status, i.error) for i in job.items])
+        in_a_batch = BATCH_JOB in job.options  # its outputs go into the batch's ZIP, when the batch ends
+        batch = is_batch(job.options)
     result = None
-    if status in ("completed", "partial"):
+    if status in ("completed", "partial") and not in_a_batch:
         try:
             result = build_results_zip(svc, job_id, status)
         except Exception as exc:  # never leave the job "processing" for ever: it fails, with the reason
@@ -92,9 +96,14 @@ def finalize_job(svc: Services, job_id: str, lease: JobLease | None = None) -> s
         else:
             job.result_key = None
         prune_outputs(svc, job)
+        if batch and result is not None:
+            for child in children_of(session, job).values():
+                prune_outputs(svc, child, in_zip=True)
     log.info("job %s: %s", job_id, status)
     try:
         delete_source_if_done(svc, job_id)
     except (ClientError, BotoCoreError):
         log.warning("job %s: the original could not be deleted now; the temp sweep will", job_id)
+    if in_a_batch:
+        settle_batch_of(svc, job_id)
     return status

@@ -24,6 +24,7 @@ from app import __version__
 from app.core.media.info import MediaInfo
 
 from ..db import Job
+from .batch import is_batch, settle_batch, settle_batch_of
 from .captions import Captions, add_soft_track, load_captions
 from .errors import JobCancelled, JobTakenOver, StepFailed
 from .finalize import finalize_job
@@ -72,6 +73,19 @@ def process_job(
     if view is None:
         log.warning("job %s: not in the database; nothing to do", job_id)
         return "skipped"
+    if is_batch(view.options):  # queued again after a crash: a batch runs nothing, it follows its children
+        settle_batch(svc, job_id)
+        return "skipped"
+    try:
+        return _process(svc, settings, view, local, shutdown)
+    finally:
+        settle_batch_of(svc, job_id)  # however it ended (or was found cancelled), its batch follows
+
+
+def _process(
+    svc: Services, settings: WorkerSettings, view: JobView, local: threading.Event, shutdown: threading.Event
+) -> str:
+    job_id = view.job_id
     lease = JobLease.claim(svc.db, job_id, settings.heartbeat_timeout_s)
     if lease is None:
         with svc.db.session() as session:

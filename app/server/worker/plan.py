@@ -24,6 +24,8 @@ ZIP_FOLDERS = {
 }
 OTHER_FOLDER = "outputs/"
 VIDEO_KIND = "video"  # one selected video of a seed 000 job, fetched and reported by an external worker
+UPLOAD_KIND = "upload"  # one upload of a batch job: its own job does the work, the batch follows it
+BATCH_UPLOADS = "uploads"  # the option that makes a job a batch over several uploads
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -52,6 +54,8 @@ def job_prefixes(config: ServerConfig, job_id: str) -> tuple[str, str]:
 def plan_items(config: ServerConfig, job_id: str, source_key: str, options: dict[str, Any]) -> list[PlannedItem]:
     if "videos" in options:  # seed 000's job over selected videos: one step each, whatever the worker makes
         return [PlannedItem(str(video_id), VIDEO_KIND, None) for video_id in options["videos"]]
+    if BATCH_UPLOADS in options:  # a batch: one step per upload, each run as a job of its own
+        return [PlannedItem(str(upload_id), UPLOAD_KIND, None) for upload_id in options[BATCH_UPLOADS]]
     stem = output_stem(source_key)
     videos, processed = job_prefixes(config, job_id)
     items = [PlannedItem("validate", "validate", None)]

@@ -20,6 +20,7 @@ from huey.consumer import Consumer
 from sqlalchemy import select
 
 from ..db import Job
+from .batch import settle_batch_of
 from .dispatch import Dispatcher, hand_over
 from .settings import WorkerSettings
 from .state import close_open_items, ensure_plan, reset_to_pending
@@ -182,6 +183,7 @@ class ExternalJobQueue:
         if self.dispatcher is not None:
             hand_over(self.svc, self.dispatcher, job_id)
             _close_if_failed(self.svc, job_id)
+            settle_batch_of(self.svc, job_id)  # one that could not be handed over has ended
 
     def cancel(self, job_id: str) -> None:
         # No worker of ours polls the flag: the job ends now, and the worker's next callback gets 409.
@@ -190,6 +192,7 @@ class ExternalJobQueue:
             if job is not None and job.status == "processing" and job.cancel_requested:
                 job.status, job.error = "cancelled", "Cancelled while processing."
         _close_if_cancelled(self.svc, job_id)
+        settle_batch_of(self.svc, job_id)
 
     def start(self) -> None:
         pass
