@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from app import __version__
 
+from .body_guard import BodyGuard
 from .config import ServerConfig
 from .db import Database
 from .errors import install_error_handlers
@@ -143,6 +144,7 @@ def create_app(services: Services) -> FastAPI:
     )
     app.state.services = services
     install_error_handlers(app)
+    app.add_middleware(BodyGuard, services=services)  # inside CORS: its refusals carry the CORS headers too
     if services.config.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 

@@ -55,7 +55,7 @@ class Caller:
     raw_token: str
 
 
-def _bearer(authorization: str | None) -> str:
+def bearer_token(authorization: str | None) -> str:
     if not authorization:
         raise ApiError(401, "missing_token", "Sign in first: this call needs an access token.")
     scheme, _, token = authorization.partition(" ")
@@ -68,7 +68,7 @@ def current_caller(
     authorization: str | None = Header(default=None),
     session: Session = Depends(db_session, scope="function"),
 ) -> Caller:
-    raw = _bearer(authorization)
+    raw = bearer_token(authorization)
     user, token = user_for_token(session, raw)
     return Caller(user=user, token=token, raw_token=raw)
 
