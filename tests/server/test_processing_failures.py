@@ -156,3 +156,29 @@ def test_a_cancel_from_another_host_reaches_the_worker_through_the_database(
         assert job is not None
         job.cancel_requested = True  # exactly what the cancel route writes, without the in-process nudge
     _assert_cancelled_and_ffmpeg_gone(user, job_id, work)
+
+
+def test_a_playlist_uploaded_as_a_video_fails_without_reading_the_files_it_lists(
+    fast_server: RunningServer, tmp_path: Path
+) -> None:
+    """Issue 14 item 2: Alice's holiday.m3u8, declared video/mp4, lists a recording elsewhere on the worker's
+    host. Her job fails at validation, named and explained, and nothing of the recording comes back."""
+    tools = find_ffmpeg()
+    victim = tmp_path / "someone-else" / "recording.ts"
+    victim.parent.mkdir()
+    argv = [tools.ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi"]
+    argv += ["-i", "color=c=red:s=320x240:r=25", "-t", "2", "-c:v", "mpeg2video", "-f", "mpegts", str(victim)]
+    subprocess.run(argv, check=True, timeout=60)
+    user = fast_server.add_user()
+    for n, segment in enumerate((victim.as_uri(), str(victim), "../../../../" + str(victim).lstrip("/"))):
+        playlist = tmp_path / f"holiday{n}.m3u8"
+        playlist.write_text(f"#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.0,\n{segment}\n#EXT-X-ENDLIST\n")
+        data = upload(user, playlist, content_type="video/mp4")
+        options = {"renditions": ["240p"], "audio": False, "clips": {"count": 0}, "thumbnails": 1}
+        job = user.call("POST", "/api/jobs", json={"upload_id": data["upload_id"], "options": options}).json()
+        doc = wait_for_job(user, job["status_url"], timeout=60)
+        assert doc["status"] == "failed", doc
+        validate = doc["items"][0]
+        assert (validate["item_id"], validate["status"], validate["error_type"]) == ("validate", "failed", "not_media")
+        assert f"holiday{n}.m3u8: is an HLS playlist" in validate["error"], validate["error"]
+        assert all(i["s3_key"] is None for i in doc["items"])  # no rendition, no thumbnail of the recording

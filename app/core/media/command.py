@@ -11,6 +11,7 @@ from typing import Any
 
 import ffmpeg as ffmpeg_python  # type: ignore[import-untyped]
 
+from app.core.media.demuxers import input_options as pinned_input
 from app.core.media.encoders import EncoderChoice, EncoderSpec, software_encoder
 from app.core.media.plan import OutputPlan
 
@@ -34,14 +35,16 @@ def build_compress_args(
     fragmented: bool = False,
     start_s: float | None = None,
     duration_s: float | None = None,
+    demuxer: str | None = None,
 ) -> list[str]:
     """Arguments after the ffmpeg binary and ``runner.FFMPEG_PREFIX``.
 
     ``start_s``/``duration_s`` cut a window from the source (input seeking: fast, keyframe-accurate
-    enough for samples and clips).
+    enough for samples and clips). The source is opened as the one local file it is (demuxers.py), as
+    ``demuxer`` (the probe's ``MediaInfo.demuxer``) when given.
     """
     spec = encoder.spec if isinstance(encoder, EncoderChoice) else (encoder or software_encoder().spec)
-    input_options: dict[str, Any] = {}
+    input_options: dict[str, Any] = pinned_input(demuxer)
     if start_s:
         input_options["ss"] = f"{start_s:.3f}"
     if duration_s:

@@ -90,6 +90,7 @@ def compress_argv(
         prepared.plan,
         prepared.encoder,
         fragmented=fragmented,
+        demuxer=prepared.info.demuxer,
     )
     return ffmpeg_argv(args, tools)
 
@@ -142,7 +143,9 @@ def compress(
 
     output = in_place_output(destination) if in_place else atomic_output(destination, temp_folder)
     with output as temp:
-        args = build_compress_args(source, temp, plan, prepared.encoder, fragmented=fragmented)
+        args = build_compress_args(
+            source, temp, plan, prepared.encoder, fragmented=fragmented, demuxer=prepared.info.demuxer
+        )
         if on_output_started is not None:
             on_output_started(temp)
         try:

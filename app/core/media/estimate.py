@@ -131,7 +131,9 @@ def _sampled(
     start = max(0.0, (duration - length) / 2)
     with tempfile.TemporaryDirectory(prefix="reeldrop-sample-") as folder:
         sample = Path(folder) / f"sample{plan.extension}"
-        args = build_compress_args(info.path, sample, plan, encoder, start_s=start, duration_s=length)
+        args = build_compress_args(
+            info.path, sample, plan, encoder, start_s=start, duration_s=length, demuxer=info.demuxer
+        )
         run = run_ffmpeg(args, length, tools=tools, subject=info.path)
         sample_bytes = sample.stat().st_size
     startup = process_startup_seconds(tools.ffmpeg)

@@ -59,6 +59,13 @@ class MediaInfo:
     """"ffprobe" or "ffmpeg" (the ``ffmpeg -i`` parser)."""
 
     @property
+    def demuxer(self) -> str | None:
+        """The demuxer every later ffmpeg run is pinned to (``-f``), from the allowed ones."""
+        from app.core.media.demuxers import demuxer_of
+
+        return demuxer_of(self.format_name)
+
+    @property
     def has_video(self) -> bool:
         return self.video is not None
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from app.core.child_lifetime import run_ending_with_this_process
 from app.core.media.containers import BoxScan, scan_boxes
+from app.core.media.demuxers import demuxer_of, input_args, playlist_kind
 from app.core.media.errors import (
     EmptyMediaFile,
     FfmpegTimeout,
@@ -60,6 +61,8 @@ def probe(path: Path | str, *, tools: FfmpegTools | None = None, timeout: float 
         raise NotMediaFile("contains no audio or video stream", path)
     if parsed.format_name in _STILL_IMAGE_FORMATS or parsed.format_name.endswith("_pipe"):
         raise NotMediaFile(f"is a still image ({parsed.format_name}), not a video or audio file", path)
+    if demuxer_of(parsed.format_name) is None:  # the whitelist let it through: never, but never run it either
+        raise NotMediaFile(f"is in a container ReelDrop does not accept ({parsed.format_name})", path)
 
     bit_rate = parsed.bit_rate
     if bit_rate is None and parsed.duration_s:
@@ -118,7 +121,7 @@ def _run(argv: list[str], path: Path, timeout: float) -> subprocess.CompletedPro
 
 
 def _run_ffprobe(ffprobe: str, path: Path, timeout: float) -> tuple[ParsedMedia | None, str]:
-    argv = [ffprobe, "-v", "error", "-hide_banner", "-print_format", "json"]
+    argv = [ffprobe, "-v", "error", "-hide_banner", "-print_format", "json", *input_args()]
     argv += ["-show_format", "-show_streams", str(path)]
     done = _run(argv, path, timeout)
     if done.returncode != 0:
@@ -134,7 +137,7 @@ def _run_ffprobe(ffprobe: str, path: Path, timeout: float) -> tuple[ParsedMedia 
 
 def _run_ffmpeg_banner(ffmpeg: str, path: Path, timeout: float) -> tuple[ParsedMedia | None, str]:
     # With no output file ffmpeg prints the input description and exits 1; that exit code is expected.
-    done = _run([ffmpeg, "-hide_banner", "-nostdin", "-i", str(path)], path, timeout)
+    done = _run([ffmpeg, "-hide_banner", "-nostdin", *input_args(), "-i", str(path)], path, timeout)
     return parse_ffmpeg_banner(done.stderr), done.stderr
 
 
@@ -148,6 +151,16 @@ def _failure_from_stderr(path: Path, stderr: str, boxes: BoxScan | None) -> Medi
         return MediaFileMissing("file not found", path, detail=stderr)
     if "is a directory" in lowered:
         return MediaIsDirectory("is a folder, not a media file", path, detail=stderr)
+    # A playlist, a concat list or a container that may open other files: refused before it was read.
+    playlist = playlist_kind(path)
+    if playlist is not None:
+        return NotMediaFile(f"is {playlist}, not a video or audio file; add the video itself", path, detail=stderr)
+    if "not on whitelist" in lowered:
+        return NotMediaFile(
+            "is in a container ReelDrop does not accept (one that may refer to other files); convert it to MP4",
+            path,
+            detail=stderr,
+        )
     if boxes is not None:
         return NotMediaFile(f"looks like an MP4/MOV file but cannot be decoded ({last})", path, detail=stderr)
     return NotMediaFile(f"is not a video or audio file ffmpeg can read ({last})", path, detail=stderr)

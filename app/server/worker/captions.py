@@ -15,6 +15,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from app.core.media.atomic import atomic_output
+from app.core.media.demuxers import PROTOCOL_WHITELIST, input_args
 from app.core.media.progress import CancelToken
 
 from .errors import StepFailed
@@ -94,7 +95,9 @@ def load_captions(svc: Any, options: dict[str, Any], work: Path, cancel: CancelT
 def add_soft_track(run: Any, video: Path, captions: Captions) -> None:
     """Mux the captions into `video` as a subtitle track (mov_text: what MP4 players show), streams copied."""
     with atomic_output(video.with_name(video.stem + ".captioned" + video.suffix)) as temp:
-        args = ["-i", str(video), "-f", "srt", "-i", str(captions.track), "-map", "0", "-map", "1:0"]
+        # Both are files this worker wrote (our rendition, our srt); each is still opened as just that file.
+        args = [*input_args("mov"), "-i", str(video), "-protocol_whitelist", PROTOCOL_WHITELIST, "-f", "srt"]
+        args += ["-i", str(captions.track), "-map", "0", "-map", "1:0"]
         args += ["-c", "copy", "-c:s", "mov_text", "-metadata:s:s:0", "language=und", str(temp)]
         run(args)
     video.with_name(video.stem + ".captioned" + video.suffix).replace(video)

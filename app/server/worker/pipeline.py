@@ -149,7 +149,7 @@ def _validate(
     source = local_source_path(work, view.s3_key)
     try:
         fetch_object(svc, view.s3_key, source, token)
-        info = probe_media(source)
+        info = probe_media(source, shown_as=PurePosixPath(view.s3_key).name)
     except StepFailed as exc:
         error, error_type = str(exc), exc.error_type
     except STORAGE_ERRORS as exc:
@@ -179,7 +179,8 @@ def _run(
     if info is None:
         return
     source = local_source_path(work, view.s3_key)
-    ctx = StepContext(source, info, work, token, settings.x264_preset, settings.ffmpeg_timeout_s)
+    shown_as = PurePosixPath(view.s3_key).name
+    ctx = StepContext(source, info, work, token, settings.x264_preset, settings.ffmpeg_timeout_s, shown_as)
     captions = load_captions(svc, view.options, work, token)
     if isinstance(captions, str):
         log.warning("job %s: no subtitles: %s", view.job_id, captions)

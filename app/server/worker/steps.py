@@ -14,6 +14,7 @@ from typing import Any
 
 from app.core.media.atomic import atomic_output
 from app.core.media.command import build_compress_args
+from app.core.media.demuxers import input_args
 from app.core.media.errors import MediaCancelled, MediaError
 from app.core.media.info import MediaInfo
 from app.core.media.plan import OutputPlan, plan_output
@@ -36,10 +37,12 @@ class StepContext:
     cancel: CancelToken
     x264_preset: str | None
     timeout_s: float
+    shown_as: str = ""
+    """The upload's own name, for messages (the local copy is "source.<ending>")."""
 
     @property
     def name(self) -> str:
-        return self.source.name
+        return self.shown_as or self.source.name
 
 
 def run_step(ctx: StepContext, args: list[str], duration: float | None, progress: Progress) -> None:
@@ -66,7 +69,9 @@ def _encode(
     duration_s: float | None = None,
 ) -> None:
     with atomic_output(out) as temp:
-        args = build_compress_args(ctx.source, temp, plan, start_s=start_s, duration_s=duration_s)
+        args = build_compress_args(
+            ctx.source, temp, plan, start_s=start_s, duration_s=duration_s, demuxer=ctx.info.demuxer
+        )
         run_step(ctx, args, duration_s or plan.duration_s, progress)
         if not temp.exists() or temp.stat().st_size == 0:
             raise StepFailed("empty_output", f"{ctx.name}: ffmpeg wrote nothing for {out.name}.")
@@ -174,7 +179,8 @@ def thumbnail_times(duration_s: float, count: int) -> list[float]:
 def make_thumbnail(ctx: StepContext, at_s: float, out: Path, progress: Progress) -> dict[str, Any]:
     plan = plan_output(thumbnail_preset(), ctx.info)
     with atomic_output(out) as temp:
-        args = ["-ss", f"{at_s:.3f}", "-i", str(ctx.source), "-map", "0:v:0", "-frames:v", "1"]
+        args = ["-ss", f"{at_s:.3f}", *input_args(ctx.info.demuxer), "-i", str(ctx.source)]
+        args += ["-map", "0:v:0", "-frames:v", "1"]
         args += ["-vf", f"scale={plan.width}:{plan.height}", "-q:v", "3", "-f", "image2", "-update", "1", str(temp)]
         run_step(ctx, args, None, progress)
         if not temp.exists() or temp.stat().st_size == 0:

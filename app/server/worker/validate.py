@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from app.core.media.demuxers import local_copy_name
 from app.core.media.errors import MediaError
 from app.core.media.info import MediaInfo
 
@@ -22,8 +23,9 @@ CHUNK = 1024 * 1024
 
 
 def local_source_path(work: Path, s3_key: str) -> Path:
-    # The upload service already sanitised the name; keeping it makes ffmpeg's messages readable.
-    return work / (PurePosixPath(s3_key).name or "source")
+    """Where the worker keeps its copy of the upload: "source.<allowed ending>", not the uploader's name
+    (which ffmpeg could read as a hint); messages name the upload as the user called it instead."""
+    return work / local_copy_name(PurePosixPath(s3_key).name)
 
 
 def fetch_object(svc: Services, key: str, dest: Path, cancel: CancelToken) -> int:
@@ -56,13 +58,17 @@ def public_message(exc: BaseException, *paths: Path) -> str:
     return text
 
 
-def probe_media(path: Path) -> MediaInfo:
+def probe_media(path: Path, shown_as: str | None = None) -> MediaInfo:
+    """Probe a local file; a failure names it ``shown_as`` (the upload's name) when given."""
     from app.core.media.probe import probe
 
     try:
         return probe(path)
     except MediaError as exc:
-        raise StepFailed(exc.error_type, public_message(exc, path.parent)) from exc
+        message = public_message(exc, path.parent)
+        if shown_as:
+            message = message.replace(path.name, shown_as)
+        raise StepFailed(exc.error_type, message) from exc
 
 
 def public_facts(info: MediaInfo) -> dict[str, Any]:

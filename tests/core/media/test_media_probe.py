@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -156,3 +157,51 @@ def test_banner_parser_reads_rotate_tag_and_surround_layout() -> None:
 
 def test_banner_parser_returns_none_without_an_input_block() -> None:
     assert parse_ffmpeg_banner("x.mp4: Invalid data found when processing input\n") is None
+
+
+def _victim(tmp_path: Path, tools: FfmpegTools) -> Path:
+    """Someone else's recording on the same host: an MPEG-TS a playlist could point at."""
+    folder = tmp_path / "someone-else"
+    folder.mkdir()
+    victim = folder / "recording.ts"
+    argv = [tools.ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi"]
+    argv += ["-i", "color=c=red:s=160x120:r=25", "-t", "1", "-c:v", "mpeg2video", "-f", "mpegts", str(victim)]
+    subprocess.run(argv, check=True, timeout=60)
+    return victim
+
+
+@pytest.mark.parametrize("reference", ["absolute", "file-url", "relative"])
+def test_a_playlist_named_like_a_video_is_refused_before_it_reads_what_it_lists(
+    tmp_path: Path, tools: FfmpegTools, probe_tools: FfmpegTools, reference: str
+) -> None:
+    """Issue 14 item 2: an HLS playlist uploaded as holiday.mp4 must not make ffmpeg read other files."""
+    victim = _victim(tmp_path, tools)
+    mine = tmp_path / "alice"
+    mine.mkdir()
+    segment = {"absolute": str(victim), "file-url": victim.as_uri(), "relative": "../someone-else/recording.ts"}
+    playlist = mine / "holiday.mp4"
+    playlist.write_text(
+        f"#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:1\n#EXTINF:1.0,\n{segment[reference]}\n#EXT-X-ENDLIST\n"
+    )
+    with pytest.raises(MediaError) as caught:
+        probe(playlist, tools=probe_tools)
+    assert caught.value.error_type == "not_media"
+    assert "HLS playlist" in str(caught.value) and "holiday.mp4" in str(caught.value)
+
+
+def test_a_concat_list_is_refused(tmp_path: Path, tools: FfmpegTools, probe_tools: FfmpegTools) -> None:
+    victim = _victim(tmp_path, tools)
+    listing = tmp_path / "talk.mov"
+    listing.write_text(f"ffconcat version 1.0\nfile '{victim}'\n")
+    with pytest.raises(MediaError, match="concat list"):
+        probe(listing, tools=probe_tools)
+
+
+def test_every_allowed_container_probes_and_names_the_demuxer_it_is_pinned_to(
+    clips, tmp_path: Path, tools: FfmpegTools, probe_tools: FfmpegTools
+) -> None:
+    for name, expected in (("a.mkv", "matroska"), ("a.ts", "mpegts"), ("a.avi", "avi"), ("a.mov", "mov")):
+        copy = tmp_path / name
+        argv = [tools.ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i", str(clips.small)]
+        subprocess.run([*argv, "-c", "copy", str(copy)], check=True, timeout=60)
+        assert probe(copy, tools=probe_tools).demuxer == expected, name
