@@ -41,15 +41,32 @@ _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 _SIGKILL = int(signal.SIGKILL) if hasattr(signal, "SIGKILL") else 9
 
 
-def popen_ending_with_this_process(args: Sequence[str], **popen_kwargs: Any) -> subprocess.Popen[Any]:
-    """``subprocess.Popen(args, **popen_kwargs)`` for a child that cannot outlive this process."""
+def popen_ending_with_this_process(
+    args: Sequence[str], *, rlimits: Sequence[tuple[int, int]] = (), **popen_kwargs: Any
+) -> subprocess.Popen[Any]:
+    """``subprocess.Popen(args, **popen_kwargs)`` for a child that cannot outlive this process.
+
+    ``rlimits``: (``resource.RLIMIT_*``, limit) pairs the child gets before it runs (POSIX; on Linux set
+    between fork and exec, elsewhere just after the start)."""
     if sys.platform.startswith("linux") and _linux_prctl is not None:
         if "preexec_fn" in popen_kwargs:
             raise ValueError("popen_ending_with_this_process sets preexec_fn itself")
-        return subprocess.Popen(args, preexec_fn=_die_with_parent(os.getpid()), **popen_kwargs)
+        return subprocess.Popen(args, preexec_fn=_die_with_parent(os.getpid(), rlimits), **popen_kwargs)
     process = subprocess.Popen(args, **popen_kwargs)
     end_with_this_process(process.pid)
+    if rlimits:
+        _limit_started(process.pid, rlimits)
     return process
+
+
+def _limit_started(pid: int, rlimits: Sequence[tuple[int, int]]) -> None:
+    import psutil
+
+    try:
+        for which, limit in rlimits:
+            psutil.Process(pid).rlimit(which, (limit, limit))
+    except (AttributeError, psutil.Error) as exc:  # no rlimit on this system, or already ended
+        log.debug("resource limits not applied to %d: %s", pid, exc)
 
 
 def run_ending_with_this_process(
@@ -125,9 +142,15 @@ def _resolve_linux_prctl() -> Callable[..., int] | None:
 
 # Resolved once, here, in the parent: the child must not look anything up between fork and exec.
 _linux_prctl = _resolve_linux_prctl()
+if sys.platform != "win32":
+    import resource
+
+    _setrlimit: Callable[[int, tuple[int, int]], None] | None = resource.setrlimit
+else:
+    _setrlimit = None
 
 
-def _die_with_parent(parent_pid: int) -> Callable[[], None]:
+def _die_with_parent(parent_pid: int, rlimits: Sequence[tuple[int, int]] = ()) -> Callable[[], None]:
     """The preexec_fn, chosen over exec'ing through ``setpriv --pdeathsig`` (not on every system, and it
     cannot close the race below). subprocess warns that a preexec_fn may deadlock with other threads: a
     child forked while another thread held a lock (logging's, a C library's) finds it held forever. This
@@ -137,8 +160,13 @@ def _die_with_parent(parent_pid: int) -> Callable[[], None]:
     per encode."""
     prctl = _linux_prctl
     assert prctl is not None
+    limits = tuple(rlimits)
+    setrlimit = _setrlimit  # resolved before the fork, like prctl
+    assert setrlimit is not None or not limits
 
     def in_child_before_exec() -> None:
+        for which, limit in limits:  # one syscall each, no lock: resource limits for an untrusted input
+            setrlimit(which, (limit, limit))  # type: ignore[misc]
         if prctl(_PR_SET_PDEATHSIG, _SIGKILL, 0, 0, 0) != 0:
             return  # cannot happen for a valid signal; the child then runs unbound rather than not at all
         if os.getppid() != parent_pid:  # the parent died before the prctl: it will never fire now

@@ -182,3 +182,35 @@ def test_a_playlist_uploaded_as_a_video_fails_without_reading_the_files_it_lists
         assert (validate["item_id"], validate["status"], validate["error_type"]) == ("validate", "failed", "not_media")
         assert f"holiday{n}.m3u8: is an HLS playlist" in validate["error"], validate["error"]
         assert all(i["s3_key"] is None for i in doc["items"])  # no rendition, no thumbnail of the recording
+
+
+@pytest.fixture(scope="module")
+def strict_server(s3_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """Small caps, so that ordinary test clips cross them: 0.1 MP, 5 s, 100 frames."""
+    extra = {**FAST, "REELDROP_MAX_PIXELS": "100000", "REELDROP_MAX_DURATION": "5", "REELDROP_MAX_FRAMES": "100"}
+    with reeldrop_server(s3_endpoint, tmp_path_factory.mktemp("strict"), extra=extra) as running:
+        yield running
+
+
+def test_sources_over_the_servers_caps_fail_validation_before_decoding(
+    strict_server: RunningServer, tmp_path: Path
+) -> None:
+    """Issue 14 item 3: pixel bombs and endless sources are refused by their probed facts, each saying why."""
+    user = strict_server.add_user()
+    options = {"renditions": ["240p"], "audio": False, "clips": {"count": 0}, "thumbnails": 1}
+    cases = [
+        ("wide.mp4", {"seconds": 1, "size": "640x360"}, "too_large", "640x360 (0.2 MP)"),
+        ("long.mp4", {"seconds": 6, "size": "160x120", "rate": 10}, "too_long", "lasts 6.0 s"),
+        ("fast.mp4", {"seconds": 3, "size": "160x120", "rate": 50}, "too_many_frames", "about 150 frames"),
+        ("fine.mp4", {"seconds": 1, "size": "160x120"}, None, None),
+    ]
+    for name, clip, error_type, says in cases:
+        data = upload(user, make_clip(tmp_path / name, **clip))
+        job = user.call("POST", "/api/jobs", json={"upload_id": data["upload_id"], "options": options}).json()
+        doc = wait_for_job(user, job["status_url"], timeout=90)
+        validate = doc["items"][0]
+        if error_type is None:  # within the caps, a job runs as ever under the worker's ffmpeg limits
+            assert doc["status"] == "completed", doc
+            continue
+        assert doc["status"] == "failed" and validate["error_type"] == error_type, doc
+        assert validate["error"].startswith(f"{name}: ") and says in validate["error"], validate["error"]

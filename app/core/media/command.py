@@ -36,15 +36,19 @@ def build_compress_args(
     start_s: float | None = None,
     duration_s: float | None = None,
     demuxer: str | None = None,
+    threads: int | None = None,
 ) -> list[str]:
     """Arguments after the ffmpeg binary and ``runner.FFMPEG_PREFIX``.
 
     ``start_s``/``duration_s`` cut a window from the source (input seeking: fast, keyframe-accurate
     enough for samples and clips). The source is opened as the one local file it is (demuxers.py), as
-    ``demuxer`` (the probe's ``MediaInfo.demuxer``) when given.
+    ``demuxer`` (the probe's ``MediaInfo.demuxer``) when given. ``threads``: ffmpeg's -threads for the
+    decoder and the encoder (a server's bound; None lets ffmpeg choose).
     """
     spec = encoder.spec if isinstance(encoder, EncoderChoice) else (encoder or software_encoder().spec)
     input_options: dict[str, Any] = pinned_input(demuxer)
+    if threads:
+        input_options["threads"] = threads
     if start_s:
         input_options["ss"] = f"{start_s:.3f}"
     if duration_s:
@@ -55,6 +59,8 @@ def build_compress_args(
 
     streams: list[Any] = []
     options: dict[str, Any] = {"f": plan.muxer, "max_muxing_queue_size": 1024}
+    if threads:
+        options["threads"] = threads
     if plan.kind == "copy":
         if plan.video_codec:
             streams.append(source_node["v:0"])

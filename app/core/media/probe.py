@@ -28,6 +28,7 @@ from app.core.media.errors import (
 )
 from app.core.media.ffmpeg import FfmpegTools, find_ffmpeg
 from app.core.media.info import MediaInfo
+from app.core.media.limits import ResourceLimits
 from app.core.media.probe_parse import ParsedMedia, parse_ffmpeg_banner, parse_ffprobe_json
 
 log = logging.getLogger(__name__)
@@ -36,8 +37,15 @@ DEFAULT_PROBE_TIMEOUT_S = 60.0
 _STILL_IMAGE_FORMATS = {"image2"}  # plus every "*_pipe" demuxer (png_pipe, jpeg_pipe, webp_pipe...)
 
 
-def probe(path: Path | str, *, tools: FfmpegTools | None = None, timeout: float = DEFAULT_PROBE_TIMEOUT_S) -> MediaInfo:
+def probe(
+    path: Path | str,
+    *,
+    tools: FfmpegTools | None = None,
+    timeout: float = DEFAULT_PROBE_TIMEOUT_S,
+    limits: ResourceLimits | None = None,
+) -> MediaInfo:
     """Describe a media file. Raises a :class:`MediaError` subclass for anything that is not usable media.
+    ``limits`` bound the probing process (a server probing what strangers upload).
 
     Audio-only files are valid media (``info.video is None``); callers that need a picture use
     ``info.require_video()``, which raises ``NoVideoStream``.
@@ -50,10 +58,10 @@ def probe(path: Path | str, *, tools: FfmpegTools | None = None, timeout: float 
 
     tools = tools or find_ffmpeg()
     if tools.ffprobe:
-        parsed, stderr = _run_ffprobe(tools.ffprobe, path, timeout)
+        parsed, stderr = _run_ffprobe(tools.ffprobe, path, timeout, limits)
         probed_with = "ffprobe"
     else:
-        parsed, stderr = _run_ffmpeg_banner(tools.ffmpeg, path, timeout)
+        parsed, stderr = _run_ffmpeg_banner(tools.ffmpeg, path, timeout, limits)
         probed_with = "ffmpeg"
     if parsed is None:
         raise _failure_from_stderr(path, stderr, boxes)
@@ -111,19 +119,29 @@ def _scan_iso_boxes(path: Path) -> BoxScan | None:
     return scan if scan.is_iso_bmff else None
 
 
-def _run(argv: list[str], path: Path, timeout: float) -> subprocess.CompletedProcess[str]:
+def _run(
+    argv: list[str], path: Path, timeout: float, limits: ResourceLimits | None
+) -> subprocess.CompletedProcess[str]:
     try:
         return run_ending_with_this_process(
-            argv, text=True, encoding="utf-8", errors="replace", timeout=timeout, stdin=subprocess.DEVNULL
+            [*argv[:1], *(limits.thread_args() if limits else []), *argv[1:]],
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+            rlimits=limits.rlimits() if limits else (),
         )
     except subprocess.TimeoutExpired as exc:
         raise FfmpegTimeout(f"probing took longer than {timeout:.0f} s", path) from exc
 
 
-def _run_ffprobe(ffprobe: str, path: Path, timeout: float) -> tuple[ParsedMedia | None, str]:
+def _run_ffprobe(
+    ffprobe: str, path: Path, timeout: float, limits: ResourceLimits | None
+) -> tuple[ParsedMedia | None, str]:
     argv = [ffprobe, "-v", "error", "-hide_banner", "-print_format", "json", *input_args()]
     argv += ["-show_format", "-show_streams", str(path)]
-    done = _run(argv, path, timeout)
+    done = _run(argv, path, timeout, limits)
     if done.returncode != 0:
         return None, done.stderr
     try:
@@ -135,9 +153,11 @@ def _run_ffprobe(ffprobe: str, path: Path, timeout: float) -> tuple[ParsedMedia 
     return parse_ffprobe_json(data), done.stderr
 
 
-def _run_ffmpeg_banner(ffmpeg: str, path: Path, timeout: float) -> tuple[ParsedMedia | None, str]:
+def _run_ffmpeg_banner(
+    ffmpeg: str, path: Path, timeout: float, limits: ResourceLimits | None
+) -> tuple[ParsedMedia | None, str]:
     # With no output file ffmpeg prints the input description and exits 1; that exit code is expected.
-    done = _run([ffmpeg, "-hide_banner", "-nostdin", *input_args(), "-i", str(path)], path, timeout)
+    done = _run([ffmpeg, "-hide_banner", "-nostdin", *input_args(), "-i", str(path)], path, timeout, limits)
     return parse_ffmpeg_banner(done.stderr), done.stderr
 
 

@@ -28,6 +28,7 @@ import psutil
 from app.core.child_lifetime import popen_ending_with_this_process
 from app.core.media.errors import FfmpegFailed, FfmpegNotFound, FfmpegTimeout, MediaCancelled
 from app.core.media.ffmpeg import FfmpegTools, find_ffmpeg
+from app.core.media.limits import ResourceLimits
 from app.core.media.progress import CancelToken, EncodeControl, EncodeState, FfmpegProgressParser, ProgressSnapshot
 
 log = logging.getLogger(__name__)
@@ -63,8 +64,11 @@ def run_ffmpeg(
     tools: FfmpegTools | None = None,
     timeout: float | None = None,
     subject: Path | str | None = None,
+    limits: ResourceLimits | None = None,
 ) -> FfmpegRun:
     """Run ffmpeg with ``args`` (everything after the binary and the fixed prefix).
+
+    ``limits``: the process's address space and CPU time (limits.py); a server's worker sets them.
 
     ``duration`` is the expected output duration in seconds (for percent/ETA; None = unknown).
     ``subject`` is the file named in error messages. Raises ``MediaCancelled``, ``FfmpegTimeout`` or
@@ -90,6 +94,7 @@ def run_ffmpeg(
             errors="replace",
             bufsize=1,
             creationflags=_NO_WINDOW | _BELOW_NORMAL,
+            rlimits=limits.rlimits() if limits is not None else (),
         )
     except OSError as exc:
         raise FfmpegNotFound(f"cannot start {argv[0]}: {exc}") from exc

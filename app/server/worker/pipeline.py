@@ -53,7 +53,7 @@ from .steps import (
     run_step,
     thumbnail_times,
 )
-from .validate import fetch_object, local_source_path, probe_media, public_facts, work_dir
+from .validate import check_within_limits, fetch_object, local_source_path, probe_media, public_facts, work_dir
 
 if TYPE_CHECKING:
     from ..services import Services
@@ -142,14 +142,22 @@ def _attempt(
 
 
 def _validate(
-    svc: Services, view: JobView, lease: JobLease, recorder: JobRecorder, token: JobCancelToken, work: Path
+    svc: Services,
+    settings: WorkerSettings,
+    view: JobView,
+    lease: JobLease,
+    recorder: JobRecorder,
+    token: JobCancelToken,
+    work: Path,
 ) -> MediaInfo | None:
     """The probed original, or None when it cannot be used (the job then ends ``failed``)."""
     recorder.start("validate")
     source = local_source_path(work, view.s3_key)
+    shown_as = PurePosixPath(view.s3_key).name
     try:
         fetch_object(svc, view.s3_key, source, token)
-        info = probe_media(source, shown_as=PurePosixPath(view.s3_key).name)
+        info = probe_media(source, shown_as=shown_as, limits=settings.ffmpeg_limits())
+        check_within_limits(info, settings, shown_as)
     except StepFailed as exc:
         error, error_type = str(exc), exc.error_type
     except STORAGE_ERRORS as exc:
@@ -175,12 +183,14 @@ def _run(
     work: Path,
     kept: dict[str, KeptOutput],
 ) -> None:
-    info = _validate(svc, view, lease, recorder, token, work)
+    info = _validate(svc, settings, view, lease, recorder, token, work)
     if info is None:
         return
     source = local_source_path(work, view.s3_key)
     shown_as = PurePosixPath(view.s3_key).name
-    ctx = StepContext(source, info, work, token, settings.x264_preset, settings.ffmpeg_timeout_s, shown_as)
+    ctx = StepContext(
+        source, info, work, token, settings.x264_preset, settings.ffmpeg_timeout_s, shown_as, settings.ffmpeg_limits()
+    )
     captions = load_captions(svc, view.options, work, token)
     if isinstance(captions, str):
         log.warning("job %s: no subtitles: %s", view.job_id, captions)

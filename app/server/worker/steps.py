@@ -17,6 +17,7 @@ from app.core.media.command import build_compress_args
 from app.core.media.demuxers import input_args
 from app.core.media.errors import MediaCancelled, MediaError
 from app.core.media.info import MediaInfo
+from app.core.media.limits import ResourceLimits
 from app.core.media.plan import OutputPlan, plan_output
 from app.core.media.presets import Preset, get_preset
 from app.core.media.progress import CancelToken, ProgressSnapshot
@@ -39,6 +40,8 @@ class StepContext:
     timeout_s: float
     shown_as: str = ""
     """The upload's own name, for messages (the local copy is "source.<ending>")."""
+    limits: ResourceLimits | None = None
+    """Each ffmpeg's address space, CPU time and threads (the file is a stranger's)."""
 
     @property
     def name(self) -> str:
@@ -52,7 +55,7 @@ def run_step(ctx: StepContext, args: list[str], duration: float | None, progress
         progress(snapshot.percent)
 
     try:
-        run_ffmpeg(args, duration, report, ctx.cancel, timeout=ctx.timeout_s, subject=ctx.name)
+        run_ffmpeg(args, duration, report, ctx.cancel, timeout=ctx.timeout_s, subject=ctx.name, limits=ctx.limits)
     except MediaCancelled as exc:
         raise JobCancelled() from exc
     except MediaError as exc:
@@ -70,7 +73,13 @@ def _encode(
 ) -> None:
     with atomic_output(out) as temp:
         args = build_compress_args(
-            ctx.source, temp, plan, start_s=start_s, duration_s=duration_s, demuxer=ctx.info.demuxer
+            ctx.source,
+            temp,
+            plan,
+            start_s=start_s,
+            duration_s=duration_s,
+            demuxer=ctx.info.demuxer,
+            threads=ctx.limits.threads if ctx.limits else None,
         )
         run_step(ctx, args, duration_s or plan.duration_s, progress)
         if not temp.exists() or temp.stat().st_size == 0:
@@ -179,8 +188,9 @@ def thumbnail_times(duration_s: float, count: int) -> list[float]:
 def make_thumbnail(ctx: StepContext, at_s: float, out: Path, progress: Progress) -> dict[str, Any]:
     plan = plan_output(thumbnail_preset(), ctx.info)
     with atomic_output(out) as temp:
-        args = ["-ss", f"{at_s:.3f}", *input_args(ctx.info.demuxer), "-i", str(ctx.source)]
-        args += ["-map", "0:v:0", "-frames:v", "1"]
+        threads = ctx.limits.thread_args() if ctx.limits else []
+        args = ["-ss", f"{at_s:.3f}", *threads, *input_args(ctx.info.demuxer), "-i", str(ctx.source)]
+        args += ["-map", "0:v:0", "-frames:v", "1", *threads]
         args += ["-vf", f"scale={plan.width}:{plan.height}", "-q:v", "3", "-f", "image2", "-update", "1", str(temp)]
         run_step(ctx, args, None, progress)
         if not temp.exists() or temp.stat().st_size == 0:

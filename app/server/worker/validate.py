@@ -14,9 +14,11 @@ from app.core.media.info import MediaInfo
 from .errors import JobCancelled, StepFailed
 
 if TYPE_CHECKING:
+    from app.core.media.limits import ResourceLimits
     from app.core.media.progress import CancelToken
 
     from ..services import Services
+    from .settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 CHUNK = 1024 * 1024
@@ -58,17 +60,51 @@ def public_message(exc: BaseException, *paths: Path) -> str:
     return text
 
 
-def probe_media(path: Path, shown_as: str | None = None) -> MediaInfo:
+def probe_media(path: Path, shown_as: str | None = None, limits: ResourceLimits | None = None) -> MediaInfo:
     """Probe a local file; a failure names it ``shown_as`` (the upload's name) when given."""
     from app.core.media.probe import probe
 
     try:
-        return probe(path)
+        return probe(path, limits=limits)
     except MediaError as exc:
         message = public_message(exc, path.parent)
         if shown_as:
             message = message.replace(path.name, shown_as)
         raise StepFailed(exc.error_type, message) from exc
+
+
+def check_within_limits(info: MediaInfo, settings: WorkerSettings, shown_as: str) -> None:
+    """Refuse a source larger than this server takes (pixel bombs: a few KB can declare 16000x16000 frames),
+    by its probed facts, before a frame is decoded."""
+    video = info.video
+    if video is not None and video.width * video.height > settings.max_pixels:
+        raise StepFailed(
+            "too_large",
+            f"{shown_as}: the picture is {video.width}x{video.height} ({_megapixels(video.width * video.height)}); "
+            f"this server takes pictures of up to {_megapixels(settings.max_pixels)}.",
+        )
+    duration = info.duration_s or 0.0
+    if duration > settings.max_duration_s:
+        raise StepFailed(
+            "too_long",
+            f"{shown_as}: it lasts {_span(duration)}; this server takes up to {_span(settings.max_duration_s)}.",
+        )
+    frames = int(duration * (video.fps or 0)) if video is not None else 0
+    if frames > settings.max_frames:
+        raise StepFailed(
+            "too_many_frames",
+            f"{shown_as}: it has about {frames:,} frames; this server takes up to {settings.max_frames:,}.",
+        )
+
+
+def _span(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 2 * 3600 else f"{seconds / 3600:.1f} h"
+
+
+def _megapixels(pixels: int) -> str:
+    return f"{pixels / 1e6:.1f} MP"
 
 
 def public_facts(info: MediaInfo) -> dict[str, Any]:

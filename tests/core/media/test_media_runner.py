@@ -127,3 +127,28 @@ def test_in_place_output_starts_from_nothing_and_leaves_nothing_on_failure(tmp_p
         target.write_bytes(b"half")
         raise RuntimeError("ffmpeg died")
     assert not target.exists()
+
+
+def test_resource_limits_bound_the_ffmpeg_a_server_runs(tools: FfmpegTools, tmp_path: Path) -> None:
+    """Issue 14 item 3: the worker's ffmpeg runs in a bounded address space with bounded threads: a 4K
+    decode that fits in 2 GiB fails, named, in 160 MiB; the probe takes the same limits."""
+    from app.core.child_lifetime import popen_ending_with_this_process
+    from app.core.media.limits import MIB, ResourceLimits
+
+    big = tmp_path / "big.mp4"
+    source = ["-f", "lavfi", "-i", "testsrc2=size=3840x2160:rate=25", "-t", "0.4", "-c:v", "libx264"]
+    run_ffmpeg([*source, "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(big)], None, tools=tools)
+    decode = ["-i", str(big), "-vf", "scale=640:360", "-f", "null", "-"]
+    roomy = ResourceLimits(address_space_bytes=2048 * MIB, cpu_seconds=120, threads=2)
+    run_ffmpeg(decode, None, tools=tools, limits=roomy, subject=big)
+    assert probe(big, tools=tools, limits=roomy).video is not None
+    with pytest.raises(FfmpegFailed) as caught:
+        run_ffmpeg(decode, None, tools=tools, limits=ResourceLimits(address_space_bytes=160 * MIB), subject=big)
+    assert "big.mp4" in str(caught.value)
+    # The limits are the child's own, set before it runs (here read back from the kernel).
+    with popen_ending_with_this_process(["sleep", "5"], rlimits=roomy.rlimits()) as child:
+        try:
+            limits = Path(f"/proc/{child.pid}/limits").read_text()
+        finally:
+            child.kill()
+    assert f"Max address space         {2048 * MIB}" in limits and "Max cpu time              120" in limits
