@@ -12,6 +12,7 @@ from .auth import user_for_token
 from .config import ServerConfig
 from .db import Database, Token, User
 from .errors import ApiError
+from .signing import ReplayGuard
 from .storage import ObjectStore
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ class Services:
     store: ObjectStore
     queue: JobQueue
     closers: list = field(default_factory=list)
+    replays: ReplayGuard = field(default_factory=ReplayGuard)  # worker callbacks already taken
 
 
 def services(request: Request) -> Services:

@@ -46,13 +46,17 @@ class PlayedWorker:
 
     def get(self, job_id: str) -> requests.Response:
         path = f"/internal/job/{job_id}"
-        return requests.get(self.server.url + path, headers=sign_headers(self.secret, path.encode()), timeout=30)
+        signed = sign_headers(self.secret, b"", method="GET", target=path)
+        return requests.get(self.server.url + path, headers=signed, timeout=30)
 
     def post(self, job_id: str, event: str, payload: dict, **sign: int) -> requests.Response:
         body = json.dumps(payload).encode()
-        headers = {"Content-Type": "application/json", **sign_headers(self.secret, body, **sign)}
-        url = f"{self.server.url}/internal/job/{job_id}/{event}"
-        return requests.post(url, data=body, headers=headers, timeout=30)
+        path = f"/internal/job/{job_id}/{event}"
+        headers = {
+            "Content-Type": "application/json",
+            **sign_headers(self.secret, body, method="POST", target=path, **sign),
+        }
+        return requests.post(self.server.url + path, data=body, headers=headers, timeout=30)
 
     def ffmpeg(self, *args: str) -> None:
         argv = [find_ffmpeg().ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-y", *args]
@@ -419,3 +423,42 @@ def test_selected_videos_need_an_external_worker_and_valid_ids(
     data = upload(user, make_clip(tmp_path / "talk.mp4", seconds=1, size="160x120"))
     sneaked = user.call("POST", "/api/jobs", json={"upload_id": data["upload_id"], "options": {"videos": ["a"]}})
     assert sneaked.status_code == 422 and sneaked.json()["code"] == "invalid_options", sneaked.text
+
+
+def test_a_captured_callback_cannot_be_replayed_to_another_job_or_again(
+    external: RunningServer, tmp_path: Path
+) -> None:
+    """Issue 14 item 6: a signed video-failed captured for Alice's job, played byte for byte to Bob's."""
+    alice, bob = external.add_user(), external.add_user()
+    options = {"renditions": ["240p"], "clips": {"count": 0}, "thumbnails": 0}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    alices = _create_job(alice, tmp_path / "a", options)["job_id"]
+    bobs = _create_job(bob, tmp_path / "b", options)["job_id"]
+    bob_before = _snapshot(bob, bobs)
+    failure = json.dumps({"video_id": "rendition_240p", "error": "boom", "error_type": "Boom"}).encode()
+
+    def send(job_id: str, headers: dict[str, str], body: bytes = failure) -> requests.Response:
+        url = f"{external.url}/internal/job/{job_id}/video-failed"
+        return requests.post(url, data=body, headers={"Content-Type": "application/json", **headers}, timeout=30)
+
+    # The first scheme signs no route: without job_id in the body it binds nothing, and is refused.
+    legacy = sign_headers(SECRET, failure)
+    assert send(bobs, legacy).status_code == 401 and send(alices, legacy).status_code == 401
+    # v2 signs the route: Alice's call does not verify on Bob's.
+    captured = sign_headers(SECRET, failure, method="POST", target=f"/internal/job/{alices}/video-failed")
+    refused = send(bobs, captured)
+    assert refused.status_code == 401 and refused.json()["code"] == "bad_signature", refused.text
+    assert _snapshot(bob, bobs) == bob_before
+    # The seed's own form: the first scheme with the job named in the signed body still works.
+    named = json.dumps({"job_id": alices, "video_id": "audio", "error": "x", "error_type": "X"}).encode()
+    assert send(alices, sign_headers(SECRET, named), named).status_code == 200
+    # Alice's call again, after her worker reported otherwise, is answered and changes nothing.
+    worker = PlayedWorker(external)
+    assert worker.post(alices, "video-complete", {"video_id": "validate"}).status_code == 200
+    assert send(alices, captured).status_code == 200  # the first time: applied
+    assert worker.post(alices, "video-complete", {"video_id": "rendition_240p"}).status_code == 200
+    replay = send(alices, captured)
+    assert replay.status_code == 200, replay.text
+    rendition = next(i for i in replay.json()["items"] if i["item_id"] == "rendition_240p")
+    assert rendition["status"] == "completed", rendition  # the replayed "failed" was not applied again

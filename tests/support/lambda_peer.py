@@ -12,10 +12,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
-from app.server.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, sign_headers, verify
+from app.server.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, Scheme, SignatureError, sign_headers, verify
 
 INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations$")
 
@@ -63,8 +64,11 @@ class WorkerPeer:
                 if index == len(videos) - 1 and not selected:
                     report["last"] = True  # only the worker knows it made no more (a selection ends by itself)
                 body = json.dumps(report).encode()
-                headers = {"Content-Type": "application/json", **sign_headers(self.secret, body)}
-                answer = requests.post(payload["callbacks"][event], data=body, headers=headers, timeout=30)
+                url = payload["callbacks"][event]
+                # The route is signed too (v2): the call is good for this job's callback only.
+                signed = sign_headers(self.secret, body, method="POST", target=urlsplit(url).path)
+                headers = {"Content-Type": "application/json", **signed}
+                answer = requests.post(url, data=body, headers=headers, timeout=30)
                 self.reports.append(answer)
         except Exception as exc:  # seen by the test, which fails with it
             self.errors.append(f"{type(exc).__name__}: {exc}")
@@ -93,7 +97,10 @@ def worker_peer(secret: str, store_output: Callable[[str, bytes], None]) -> Iter
                 status = 202  # what Lambda answers an asynchronous ("Event") invocation
             elif self.path == "/webhook":
                 try:
-                    verify(secret, self.headers.get(TIMESTAMP_HEADER), self.headers.get(SIGNATURE_HEADER), body)
+                    timestamp, signed = self.headers.get(TIMESTAMP_HEADER), self.headers.get(SIGNATURE_HEADER)
+                    scheme = verify(secret, timestamp, signed, body, method="POST", target=self.path)
+                    if scheme is not Scheme.V2:
+                        raise SignatureError("the server signs its work orders with their route")
                 except SignatureError:
                     self._answer(401, b"{}")
                     return

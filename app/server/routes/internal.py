@@ -12,7 +12,9 @@ with what was reported.
 
 from __future__ import annotations
 
+import json
 import logging
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Request
@@ -23,7 +25,7 @@ from .. import jobs_service as jobs
 from ..db import Job, JobItem
 from ..errors import ApiError, not_found
 from ..services import Services, db_session, services
-from ..signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
+from ..signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, Scheme, SignatureError, verify
 from ..worker.batch import settle_batch_of
 from ..worker.dispatch import work_order as work_order_of
 from ..worker.finalize import finalize_job
@@ -72,24 +74,57 @@ class WorkerFinished(BaseModel):
     job_id: str | None = _JOB_ID_FIELD
 
 
+@dataclass(frozen=True)
+class SignedCall:
+    body: bytes
+    replayed: bool
+    """This very signature was taken before (a retry, or a capture played again): nothing is applied twice."""
+
+
 async def signed_body(request: Request, svc: Services = Depends(services)) -> bytes:
-    """The raw body, once its HMAC signature and timestamp check out; 401 (and no change) otherwise."""
+    """The raw body of a signed read (GET), once its signature checks out; 401 otherwise."""
+    return (await signed_call(request, svc)).body
+
+
+async def signed_call(request: Request, svc: Services = Depends(services)) -> SignedCall:
+    """The raw body, once its HMAC signature and timestamp check out (401, and no change, otherwise), and
+    whether the same signed call was already taken (signing.py)."""
     body = await request.body()
-    signed = body
-    if request.method == "GET":
-        query = request.url.query
-        signed = (request.url.path + (f"?{query}" if query else "")).encode()
+    query = request.url.query
+    target = request.url.path + (f"?{query}" if query else "")
+    header = request.headers.get(SIGNATURE_HEADER) or ""
+    first_scheme = not header.startswith(Scheme.V2.value)
+    signed = target.encode() if first_scheme and request.method == "GET" else body
     try:
-        verify(
+        scheme = verify(
             svc.config.worker_secret,
             request.headers.get(TIMESTAMP_HEADER),
-            request.headers.get(SIGNATURE_HEADER),
+            header,
             signed,
+            method=request.method,
+            target=target,
         )
+        if scheme is Scheme.V1 and request.method != "GET":
+            _body_names_the_job(body, request.path_params.get("job_id", ""))
     except SignatureError as exc:
         log.warning("refused a worker call to %s %s: %s", request.method, request.url.path, exc)
         raise ApiError(401, "bad_signature", f"Refused: {exc}.") from None
-    return body
+    replayed = request.method != "GET" and not svc.replays.first_time(header)
+    if replayed:
+        log.info("a worker call to %s %s came again; it is answered, not applied", request.method, request.url.path)
+    return SignedCall(body, replayed)
+
+
+def _body_names_the_job(body: bytes, job_id: str) -> None:
+    """The first scheme signs no route: it binds a call to its job only when the body names the job."""
+    try:
+        named = json.loads(body or b"{}").get("job_id")
+    except (ValueError, AttributeError):
+        named = None
+    if named != job_id:
+        raise SignatureError(
+            "a sha256= signature does not sign the route; name the job in the body (job_id) or sign with v2="
+        )
 
 
 ReportT = TypeVar("ReportT", VideoComplete, VideoFailed, WorkerFinished)
@@ -187,11 +222,13 @@ def _after_report(session: Session, svc: Services, background: BackgroundTasks, 
 def video_complete(
     job_id: str,
     background: BackgroundTasks,
-    body: bytes = Depends(signed_body),
+    call: SignedCall = Depends(signed_call),
     session: Session = Depends(db_session, scope="function"),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
-    report = _parse(VideoComplete, body, job_id)
+    report = _parse(VideoComplete, call.body, job_id)
+    if call.replayed:
+        return jobs.status_document(_job(session, job_id))
     metadata = dict(report.metadata or {})
     if report.transcript_length is not None:
         metadata["transcript_length"] = report.transcript_length
@@ -222,11 +259,13 @@ def video_complete(
 def video_failed(
     job_id: str,
     background: BackgroundTasks,
-    body: bytes = Depends(signed_body),
+    call: SignedCall = Depends(signed_call),
     session: Session = Depends(db_session, scope="function"),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
-    report = _parse(VideoFailed, body, job_id)
+    report = _parse(VideoFailed, call.body, job_id)
+    if call.replayed:
+        return jobs.status_document(_job(session, job_id))
     return _report(
         session,
         svc,
@@ -246,13 +285,15 @@ def video_failed(
 def worker_finished(
     job_id: str,
     background: BackgroundTasks,
-    body: bytes = Depends(signed_body),
+    call: SignedCall = Depends(signed_call),
     session: Session = Depends(db_session, scope="function"),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
     """The worker has reported everything it will: what it did not report is skipped, and the job finishes."""
-    _parse(WorkerFinished, body, job_id)
+    _parse(WorkerFinished, call.body, job_id)
     job = _job(session, job_id)
+    if call.replayed:
+        return jobs.status_document(job)
     if job.status == "cancelled":
         raise ApiError(409, "job_cancelled", "The job was cancelled; stop working on it.")
     if job.status in jobs.FINISHED:

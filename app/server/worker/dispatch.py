@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlsplit
 
 from ..db import Job
 from ..signing import sign_headers
@@ -127,7 +128,9 @@ class WebhookDispatcher:
         import requests  # here, not at the top: the API imports this module, and most servers never POST
 
         body = json.dumps(payload).encode()
-        headers = {"Content-Type": "application/json", **sign_headers(self.secret, body)}
+        target = urlsplit(self.url)
+        path = target.path + (f"?{target.query}" if target.query else "")
+        headers = {"Content-Type": "application/json", **sign_headers(self.secret, body, method="POST", target=path)}
         try:
             answer = requests.post(self.url, data=body, headers=headers, timeout=WEBHOOK_TIMEOUT_S)
         except requests.RequestException as exc:
