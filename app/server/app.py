@@ -49,6 +49,7 @@ def build_services(config: ServerConfig) -> Services:
     closers.append(db.dispose)
     log.info("database: %s", _describe_db(config.database_url))
     services = Services(config=config, db=db, store=store, queue=None, closers=closers)  # type: ignore[arg-type]
+    closers.append(lambda: services.hashing.shutdown(wait=False, cancel_futures=True))
     services.queue = _build_queue(services)
     return services
 

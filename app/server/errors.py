@@ -28,11 +28,12 @@ _STATUS_CODES = {
 class ApiError(Exception):
     """An error the client caused (4xx) or a dependency failure (5xx), with a machine-readable code."""
 
-    def __init__(self, status: int, code: str, detail: str) -> None:
+    def __init__(self, status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(detail)
         self.status = status
         self.code = code
         self.detail = detail
+        self.headers = headers or {}
 
 
 def not_found(what: str) -> ApiError:
@@ -44,8 +45,8 @@ def _error(status: int, code: str, detail: str, headers: dict[str, str] | None =
 
 
 def error_response(exc: ApiError) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-    return _error(exc.status, exc.code, exc.detail, headers)
+    headers = {"WWW-Authenticate": "Bearer", **exc.headers} if exc.status == 401 else exc.headers
+    return _error(exc.status, exc.code, exc.detail, headers or None)
 
 
 def _describe_validation(exc: RequestValidationError) -> tuple[int, str, str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -12,8 +14,11 @@ from .auth import user_for_token
 from .config import ServerConfig
 from .db import Database, Token, User
 from .errors import ApiError
+from .login_throttle import LoginThrottle
 from .signing import ReplayGuard
 from .storage import ObjectStore
+
+HASHING_THREADS = max(1, min(4, (os.cpu_count() or 2) // 2))
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -37,6 +42,12 @@ class Services:
     queue: JobQueue
     closers: list = field(default_factory=list)
     replays: ReplayGuard = field(default_factory=ReplayGuard)  # worker callbacks already taken
+    login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    # Password hashing (scrypt, ~50 ms of a core each) runs here, a few at a time: a flood of sign-ins
+    # waits in this pool's queue instead of taking every thread that serves the other routes.
+    hashing: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(HASHING_THREADS, thread_name_prefix="reeldrop-hash")
+    )
 
 
 def services(request: Request) -> Services:

@@ -93,8 +93,8 @@ def verify(
 
 class ReplayGuard:
     """Each valid signature is applied once while its timestamp is fresh: a captured call cannot be played
-    again, even to the same job (say, a "failed" report after the worker reported success since). Per process (a replay to another API process of a fleet is still bound to
-    its job and its five minutes)."""
+    again, even to the same job (say, a "failed" report after the worker reported success since). Per
+    process: a replay to another API process of a fleet is still bound to its job and its five minutes."""
 
     def __init__(self, max_age_s: int = MAX_AGE_S, capacity: int = MAX_REMEMBERED) -> None:
         self.max_age_s = max_age_s

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import math
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 
 from .. import auth
+from ..errors import ApiError
 from ..services import Caller, Services, current_caller, db_session, services
 from ..uploads_service import used_bytes
 from .schemas import LoginRequest
@@ -16,13 +19,33 @@ router = APIRouter(tags=["auth"])
 
 
 @router.post("/api/auth/token")
-def sign_in(
-    body: LoginRequest,
-    session: Session = Depends(db_session, scope="function"),
-    svc: Services = Depends(services),
-) -> dict[str, Any]:
-    token, ttl = auth.login(session, body.username, body.password, svc.config.token_ttl_seconds)
+async def sign_in(body: LoginRequest, request: Request, svc: Services = Depends(services)) -> dict[str, Any]:
+    """A token for a username and password. Wrong passwords back off (login_throttle.py): 429 with
+    Retry-After, before any hashing; the hashing itself runs a few at a time in its own pool."""
+    address = request.client.host if request.client else "unknown"
+    wait = svc.login_throttle.retry_after(body.username, address)
+    if wait > 0:
+        seconds = math.ceil(wait)
+        raise ApiError(
+            429,
+            "too_many_attempts",
+            f"Too many wrong passwords: try again in {seconds} s.",
+            {"Retry-After": str(seconds)},
+        )
+    loop = asyncio.get_running_loop()
+    try:
+        token, ttl = await loop.run_in_executor(svc.hashing, _sign_in, svc, body.username, body.password)
+    except ApiError as refusal:
+        if refusal.code == "invalid_credentials":
+            svc.login_throttle.failed(body.username, address)
+        raise
+    svc.login_throttle.succeeded(body.username)
     return {"access_token": token, "token_type": "bearer", "expires_in": ttl}
+
+
+def _sign_in(svc: Services, username: str, password: str) -> tuple[str, int]:
+    with svc.db.session() as session:
+        return auth.login(session, username, password, svc.config.token_ttl_seconds)
 
 
 @router.delete("/api/auth/token")
