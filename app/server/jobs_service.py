@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from typing import Any
 
 from sqlalchemy import select
@@ -21,6 +23,7 @@ BATCH_CHILDREN = "children"  # in a batch: its child jobs, in the order of its u
 MAX_BATCH_UPLOADS = 100
 _INTERNAL_OPTIONS = ("videos", BATCH_UPLOADS, BATCH_CHILDREN, BATCH_JOB)
 
+log = logging.getLogger(__name__)
 QUALITIES = tuple(RENDITION_BOXES)
 FINISHED = ("completed", "partial", "failed", "cancelled")
 DEFAULT_OPTIONS: dict[str, Any] = {
@@ -32,6 +35,12 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "delete_audio_after_clips": False,
     "burn_captions": False,
 }
+
+
+# What a job's options may hold; anything else is dropped. "extra" carries seed 003's frame_skip and
+# min_confidence, stored and echoed (bounded); the rest the worker reads.
+KNOWN_OPTIONS = frozenset(DEFAULT_OPTIONS) | {"title", "description", "tags", "voice", "extra"}
+MAX_EXTRA_BYTES = 4096
 
 
 def _bad(detail: str) -> ApiError:
@@ -46,7 +55,10 @@ def normalize_options(raw: dict[str, Any]) -> dict[str, Any]:
             f"{internal[0]} is not an option of a job on an upload: POST /channel/download/selected takes the "
             "videos or uploads of a job over several."
         )
-    options = {**DEFAULT_OPTIONS, **{k: v for k, v in raw.items() if v is not None}}
+    ignored = sorted(k for k in raw if k not in KNOWN_OPTIONS)
+    if ignored:  # dropped, not stored: junk would otherwise ride along in every status document
+        log.info("job options ignored (not options of a job): %s", ", ".join(str(k)[:64] for k in ignored[:20]))
+    options = {**DEFAULT_OPTIONS, **{k: v for k, v in raw.items() if v is not None and k in KNOWN_OPTIONS}}
     renditions = options["renditions"]
     if not isinstance(renditions, list) or not all(isinstance(r, str) for r in renditions):
         raise _bad("renditions must be a list like ['1080p', '720p'].")
@@ -73,6 +85,12 @@ def normalize_options(raw: dict[str, Any]) -> dict[str, Any]:
     for text in ("title", "description"):
         if text in options and (not isinstance(options[text], str) or len(options[text]) > 5000):
             raise _bad(f"{text} must be text of at most 5000 characters.")
+    if "voice" in options and (not isinstance(options["voice"], str) or len(options["voice"]) > 64):
+        raise _bad("voice must be a name of at most 64 characters.")
+    if "extra" in options and (
+        not isinstance(options["extra"], dict) or len(json.dumps(options["extra"])) > MAX_EXTRA_BYTES
+    ):
+        raise _bad(f"extra must be an object of at most {MAX_EXTRA_BYTES} bytes as JSON.")
     tags = options.get("tags", [])
     if not isinstance(tags, list) or len(tags) > 50 or not all(isinstance(t, str) and len(t) <= 100 for t in tags):
         raise _bad("tags must be a list of at most 50 short strings.")

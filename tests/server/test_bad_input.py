@@ -119,3 +119,41 @@ def test_unknown_routes_and_methods(user: User) -> None:
     assert user.call("GET", "/api/nothing-here").json()["code"] == "not_found"
     answer = user.call("PATCH", "/api/upload/presigned-url")
     assert answer.status_code == 405 and answer.json()["code"] == "method_not_allowed"
+
+
+HUGE = 41934174912195682304  # schemathesis's find: past every 64-bit integer
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", f"/api/jobs?offset={HUGE}", None),
+        ("GET", f"/api/jobs?limit={HUGE}", None),
+        ("GET", "/api/jobs?offset=-1", None),
+        ("POST", "/api/upload/presigned-url", {"filename": "a.mp4", "file_size": HUGE, "content_type": "video/mp4"}),
+        ("POST", "/api/upload/presigned-url", {"filename": "a.mp4", "file_size": 9000, "part_size": HUGE}),
+        ("POST", "/process/video/s3", {"s3_key": "temp/x/a.mp4", "frame_skip": HUGE}),
+        ("POST", "/process/video/s3", {"s3_key": "temp/x/a.mp4", "min_confidence": "NaN"}),
+        ("POST", "/api/jobs", {"upload_id": "x", "num_segments": HUGE}),
+    ],
+)
+def test_out_of_range_numbers_get_422_not_500(user: User, method: str, path: str, body: dict | None) -> None:
+    """Issue 14 item 9: every integer a client sends is bounded before it reaches the database."""
+    answer = user.call(method, path, json=body) if body is not None else user.call(method, path)
+    assert answer.status_code == 422 and answer.json()["code"] == "invalid_request", answer.text
+
+
+def test_unknown_job_options_are_dropped_not_stored(user: User, tmp_path) -> None:
+    """Issue 14 item 11: 5 MB of junk options used to ride along in every status document."""
+    from tests.server.test_jobs import upload
+    from tests.support.files import make_clip
+
+    data = upload(user, make_clip(tmp_path / "a.mp4", seconds=1, size="160x120"))
+    junk = {"junk": "x" * 500_000, "rendition": ["720p"], "title": "Kept"}
+    created = user.call("POST", "/api/jobs", json={"upload_id": data["upload_id"], "options": junk})
+    assert created.status_code == 200, created.text
+    options = user.call("GET", created.json()["status_url"]).json()["options"]
+    assert "junk" not in options and "rendition" not in options and options["title"] == "Kept"
+    too_big = {"extra": {"notes": "x" * 5000}}
+    answer = user.call("POST", "/api/jobs", json={"upload_id": data["upload_id"], "options": too_big})
+    assert answer.status_code == 422 and answer.json()["code"] == "invalid_options", answer.text

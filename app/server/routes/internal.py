@@ -58,7 +58,7 @@ class VideoComplete(BaseModel):
     last: bool = _LAST_FIELD
     video_id: str = Field(pattern=_ITEM_ID, description="the step's item_id (an unknown id adds a step)")
     s3_key: str | None = Field(default=None, max_length=1024, description="the output; omit for a step with none")
-    transcript_length: int | None = Field(default=None, ge=0)
+    transcript_length: int | None = Field(default=None, ge=0, le=2**31 - 1)
     metadata: dict[str, Any] | None = None
 
 

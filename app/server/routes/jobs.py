@@ -21,6 +21,7 @@ from .schemas import CreateJobRequest, ProcessS3Request, SelectedVideos
 from .upload_extras import receive_small_file
 
 router = APIRouter(tags=["jobs"])
+MAX_OFFSET = 2**31 - 1  # a database's OFFSET is a 64-bit integer at most; nobody pages this far
 
 
 def _start(session: Session, svc: Services, job: Job) -> dict[str, Any]:
@@ -164,7 +165,7 @@ def process_video_s3(
 @router.get("/api/jobs")
 def list_jobs(
     limit: int = Query(default=20, ge=1, le=100),
-    offset: int = Query(default=0, ge=0),
+    offset: int = Query(default=0, ge=0, le=MAX_OFFSET),
     status: str | None = Query(default=None, max_length=16),
     user: User = Depends(current_user),
     session: Session = Depends(db_session, scope="function"),

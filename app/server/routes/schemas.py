@@ -6,12 +6,17 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StrictBool, model_validator
 
+# Integers a client sends are bounded where they are declared: an unbounded one reaches the database (whose
+# integers are 64-bit) or arithmetic as an overflow, a 500, instead of a clear 422.
+MAX_BYTES = 5 * 1024**4  # S3's largest object, 5 TiB
+MAX_COUNT = 2**31 - 1
+
 
 class PresignRequest(BaseModel):
     filename: str = Field(max_length=1024)
-    file_size: int
+    file_size: int = Field(le=MAX_BYTES)
     content_type: str | None = Field(default=None, max_length=255)
-    part_size: int | None = Field(default=None, description="preferred multipart part size in bytes")
+    part_size: int | None = Field(default=None, le=MAX_BYTES, description="preferred multipart part size in bytes")
     checksum_algorithm: Literal["CRC32C"] | None = Field(
         default=None, description="per-part checksum S3 must verify on every multipart part"
     )
@@ -30,7 +35,7 @@ class PresignRequest(BaseModel):
 
 
 class PartRequest(BaseModel):
-    part_number: int
+    part_number: int = Field(le=MAX_COUNT)
     content_md5: str | None = Field(default=None, pattern=r"^[A-Za-z0-9+/]{22}==$")
     checksum_crc32c: str | None = Field(default=None, pattern=r"^[A-Za-z0-9+/]{6}==$")
 
@@ -40,7 +45,7 @@ class PartsRequest(BaseModel):
 
 
 class CompletedPart(BaseModel):
-    part_number: int
+    part_number: int = Field(le=MAX_COUNT)
     etag: str = Field(max_length=256)
     checksum_crc32c: str | None = Field(default=None, pattern=r"^[A-Za-z0-9+/]{6}==$")
 
@@ -48,7 +53,9 @@ class CompletedPart(BaseModel):
 class CompleteRequest(BaseModel):
     parts: list[CompletedPart] = Field(default_factory=list, max_length=10_000)
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
-    size: int | None = Field(default=None, description="the file's size in bytes; required for a streaming upload")
+    size: int | None = Field(
+        default=None, le=MAX_BYTES, description="the file's size in bytes; required for a streaming upload"
+    )
 
 
 class TranscriptText(BaseModel):
@@ -101,8 +108,8 @@ class ProcessS3Request(BaseModel):
     """Seed 003's shape."""
 
     s3_key: str = Field(max_length=1024)
-    frame_skip: int | None = None
-    min_confidence: float | None = None
+    frame_skip: int | None = Field(default=None, ge=0, le=MAX_COUNT)
+    min_confidence: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
     delete_after_processing: bool | None = None
 
 
