@@ -14,6 +14,7 @@ from .body_guard import BodyGuard
 from .config import ServerConfig
 from .db import Database
 from .errors import install_error_handlers
+from .private_files import private_database_file, private_dir
 from .routes import auth, internal, jobs, ops, outputs, results, space, storage, upload_extras, uploads
 from .services import JobQueue, Services
 from .storage import ObjectStore, S3Store
@@ -23,12 +24,14 @@ log = logging.getLogger(__name__)
 
 def build_services(config: ServerConfig) -> Services:
     """Connect to the store and the database. Called once per process, never at import."""
-    config.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(config.data_dir)
     closers = []
     store: ObjectStore
     if config.storage_dir is not None:
         from .file_store import FileStore
         from .url_signing import UrlSigner
+
+        private_dir(config.storage_dir)  # everyone's uploads and results
 
         secret = config.storage_secret.encode("utf-8") if config.storage_secret else None
         store = FileStore(config.storage_dir, UrlSigner(secret), base_url=config.public_url, bucket=config.bucket)
@@ -46,6 +49,7 @@ def build_services(config: ServerConfig) -> Services:
         _apply_bucket_cors(store, config)
     db = Database(config.database_url)
     db.create_all()
+    private_database_file(db)
     closers.append(db.dispose)
     log.info("database: %s", _describe_db(config.database_url))
     services = Services(config=config, db=db, store=store, queue=None, closers=closers)  # type: ignore[arg-type]

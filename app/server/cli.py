@@ -107,9 +107,10 @@ def worker(args: argparse.Namespace) -> int:
 def create_user(args: argparse.Namespace) -> int:
     from .auth import create_user as add_user
     from .db import Database
+    from .private_files import private_database_file, private_dir
 
     config = _config(args)
-    config.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(config.data_dir)
     if args.password_stdin or not sys.stdin.isatty():
         password = sys.stdin.readline().rstrip("\n")
     else:
@@ -119,6 +120,7 @@ def create_user(args: argparse.Namespace) -> int:
             return 2
     db = Database(config.database_url)
     db.create_all()
+    private_database_file(db)
     try:
         with db.session() as session:
             quota = args.quota if args.quota is not None else config.default_quota_bytes
