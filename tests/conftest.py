@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 
 from tests.support.servers import RunningServer, User, moto_s3_server, reeldrop_server
+
+# Password hashing at the first format's cost (N=2^14) for the hundreds of users the tests create: a server
+# setting, like the ultrafast x264 some tests ask for; the product's default stays 2^16 (app/server/auth.py).
+os.environ.setdefault("REELDROP_SCRYPT_LOG_N", "14")
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import os
 import secrets
 from datetime import timedelta
 
@@ -14,25 +15,63 @@ from sqlalchemy.orm import Session
 from .db import Token, User, utcnow
 from .errors import ApiError
 
-_SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
 USERNAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-@")
 
+# Password hashes are scrypt with their parameters stored beside them: "scrypt$ln=16,r=8,p=1$<salt>$<hash>".
+# A hash made with other parameters (or the first format, "scrypt$<salt>$<hash>", N=2^14) still verifies
+# with its own, and is made again with today's at the next successful sign-in. hashlib's scrypt (OpenSSL)
+# rather than argon2-cffi: no compiled dependency more in the desktop package that embeds this server.
+SCRYPT_LOG_N_SETTING = "REELDROP_SCRYPT_LOG_N"  # cost: 16 = 64 MiB and ~0.2 s a hash here
+DEFAULT_LOG_N = 16
+_LEGACY = {"ln": 14, "r": 8, "p": 1}
+_MIB = 1024 * 1024
 
-def hash_password(password: str) -> str:
+
+def current_params() -> dict[str, int]:
+    raw = os.environ.get(SCRYPT_LOG_N_SETTING, "").strip()
+    log_n = int(raw) if raw.isdigit() and 10 <= int(raw) <= 20 else DEFAULT_LOG_N
+    return {"ln": log_n, "r": 8, "p": 1}
+
+
+def _scrypt(password: str, salt: bytes, params: dict[str, int]) -> bytes:
+    n, r, p = 2 ** params["ln"], params["r"], params["p"]
+    maxmem = 128 * r * n * p + 64 * _MIB  # OpenSSL refuses above 32 MiB unless told
+    return hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, dklen=32, maxmem=maxmem)
+
+
+def hash_password(password: str, params: dict[str, int] | None = None) -> str:
+    params = params or current_params()
     salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, **_SCRYPT)
-    return f"scrypt${salt.hex()}${digest.hex()}"
+    encoded = ",".join(f"{name}={params[name]}" for name in ("ln", "r", "p"))
+    return f"scrypt${encoded}${salt.hex()}${_scrypt(password, salt, params).hex()}"
+
+
+def _parse(stored: str) -> tuple[dict[str, int], bytes, str] | None:
+    parts = stored.split("$")
+    try:
+        if len(parts) == 3 and parts[0] == "scrypt":
+            return dict(_LEGACY), bytes.fromhex(parts[1]), parts[2]
+        if len(parts) == 4 and parts[0] == "scrypt":
+            params = {k: int(v) for k, v in (item.split("=") for item in parts[1].split(","))}
+            if set(params) == {"ln", "r", "p"} and 1 <= params["ln"] <= 20 and 1 <= params["r"] * params["p"] <= 64:
+                return params, bytes.fromhex(parts[2]), parts[3]
+    except ValueError:
+        return None
+    return None
 
 
 def verify_password(password: str, stored: str) -> bool:
-    try:
-        scheme, salt_hex, digest_hex = stored.split("$")
-    except ValueError:
+    parsed = _parse(stored)
+    if parsed is None:
         return False
-    if scheme != "scrypt":
-        return False
-    digest = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt_hex), **_SCRYPT)
-    return hmac.compare_digest(digest.hex(), digest_hex)
+    params, salt, digest_hex = parsed
+    return hmac.compare_digest(_scrypt(password, salt, params).hex(), digest_hex)
+
+
+def needs_rehash(stored: str) -> bool:
+    """A hash made with other parameters than today's (or in the first format)."""
+    parsed = _parse(stored)
+    return parsed is None or stored.count("$") != 3 or parsed[0] != current_params()
 
 
 def token_hash(token: str) -> str:
@@ -82,6 +121,8 @@ def login(session: Session, username: str, password: str, ttl_seconds: int) -> t
     stored = user.password_hash if user else _dummy_hash()
     if not verify_password(password, stored) or user is None:
         raise ApiError(401, "invalid_credentials", "Wrong username or password.")
+    if needs_rehash(user.password_hash):  # only now is the password at hand: today's parameters from here on
+        user.password_hash = hash_password(password)
     return issue_token(session, user, ttl_seconds)
 
 

@@ -137,3 +137,40 @@ def test_the_debug_views_show_this_servers_memory_and_collect_garbage(admin: Use
     collected = admin.call("POST", "/debug/gc").json()
     assert collected["collected"] >= 0 and isinstance(collected["heap_trimmed"], bool)
     assert collected["rss_before_bytes"] > 0 and collected["rss_after_bytes"] > 0
+
+
+def test_password_hashes_carry_their_parameters_and_are_renewed_at_sign_in(
+    server: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 14 item 12: a hash of the first format (scrypt N=2^14, no parameters stored) still signs in,
+    and is made again with today's parameters, stored beside it; a wrong password changes nothing."""
+    import hashlib
+    import secrets
+
+    from app.server import auth
+    from app.server.db import User as UserRow
+
+    user = server.add_user()
+    salt = secrets.token_bytes(16)
+    legacy = hashlib.scrypt(user.password.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32)
+    with server.services.db.session() as session:
+        row = session.query(UserRow).filter_by(username=user.username).one()
+        row.password_hash = f"scrypt${salt.hex()}${legacy.hex()}"
+    monkeypatch.setenv(auth.SCRYPT_LOG_N_SETTING, "15")
+
+    def stored() -> str:
+        with server.services.db.session() as session:
+            return session.query(UserRow).filter_by(username=user.username).one().password_hash
+
+    def sign_in(password: str) -> int:
+        body = {"username": user.username, "password": password}
+        return requests.post(f"{server.url}/api/auth/token", json=body, timeout=30).status_code
+
+    assert sign_in("wrong password") == 401 and stored() == f"scrypt${salt.hex()}${legacy.hex()}"
+    assert sign_in(user.password) == 200
+    renewed = stored()
+    assert renewed.startswith("scrypt$ln=15,r=8,p=1$") and not auth.needs_rehash(renewed)
+    assert sign_in(user.password) == 200 and stored() == renewed  # made once, then kept
+    assert auth.verify_password(user.password, renewed) and not auth.verify_password("nope", renewed)
+    for broken in ("scrypt$ln=99,r=8,p=1$00$00", "scrypt$zz$00", "bcrypt$x$y", ""):
+        assert not auth.verify_password(user.password, broken)
