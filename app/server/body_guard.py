@@ -16,10 +16,12 @@ by the size signed into its URL, so they are left to themselves.
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
 from .auth import user_for_token
@@ -27,7 +29,7 @@ from .errors import ApiError, error_response
 from .services import bearer_token
 
 if TYPE_CHECKING:
-    from starlette.types import ASGIApp, Receive, Scope, Send
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
     from .services import Services
 
@@ -55,8 +57,12 @@ class BodyGuard:
         return JSON_BODY_LIMIT
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        receive = self._with_idle_timeout(receive)
         path = scope.get("path", "")
-        if scope["type"] != "http" or path.startswith(SELF_GUARDED_PREFIX):
+        if path.startswith(SELF_GUARDED_PREFIX):
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
@@ -80,6 +86,27 @@ class BodyGuard:
             return
         # Counted as it arrives: a chunked body (or one longer than it said) stops at the limit with a 413.
         await RequestBodyLimitMiddleware(self.app, max_body_size=limit)(scope, receive, send)
+
+    def _with_idle_timeout(self, receive: Receive) -> Receive:
+        """``receive`` that gives up when a body stops arriving for ``body_idle_timeout_s`` (a client that
+        sends a byte a minute holds a connection for ever). Once the body is whole, it is ``receive`` again:
+        a streaming answer waits on it for the client's disconnect, as long as the download lasts."""
+        idle_s = self.services.config.body_idle_timeout_s
+        body_done = False
+
+        async def receive_in_time() -> Message:
+            nonlocal body_done
+            if body_done:
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), idle_s)
+            except TimeoutError:
+                raise HTTPException(408, f"The request body stopped arriving for {idle_s:.0f} s.") from None
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                body_done = True
+            return message
+
+        return receive_in_time
 
     def _token_refusal(self, authorization: str | None) -> ApiError | None:
         try:

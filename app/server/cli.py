@@ -47,6 +47,7 @@ def serve(args: argparse.Namespace) -> int:
     limit_malloc_arenas()  # before uvicorn's and the worker's threads: memory flat under long uploads
 
     from .app import build_services, close_services, create_app, set_public_url
+    from .http_limits import uvicorn_options
 
     config = _config(args)
     if args.external_workers:
@@ -59,7 +60,14 @@ def serve(args: argparse.Namespace) -> int:
         if config.storage_dir is not None and args.host in ("0.0.0.0", "::") and not config.public_url:
             log.warning("objects are served from %s: set --public-url to the address clients reach", url)
         print(f"ReelDrop server {__version__} serving on {url}  (API docs: {url}/docs)", flush=True)
-        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=args.access_log)
+        uvicorn.run(
+            app,
+            host=args.host,
+            port=args.port,
+            log_level=args.log_level,
+            access_log=args.access_log,
+            **uvicorn_options(config),
+        )
     finally:
         close_services(services)
     return 0

@@ -124,6 +124,12 @@ class ServerConfig:
     trust_worker_keys: bool = False
     """Workers may report outputs anywhere but under temp/ (seed 000's Lambda writes user123/job456/…);
     otherwise only under the job's own prefixes (videos/{job}/, processed/{job}/)."""
+    head_timeout_s: float = 20.0
+    """REELDROP_HEADER_TIMEOUT: a request head must arrive within this (slow clients are cut off)."""
+    body_idle_timeout_s: float = 60.0
+    """REELDROP_BODY_IDLE_TIMEOUT: longest pause inside a request body."""
+    max_connections: int = 2048
+    """REELDROP_MAX_CONNECTIONS: connections (or requests) served at once; past it, 503."""
     run_worker: bool = True
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -193,6 +199,9 @@ def load_config(env: dict[str, str] | None = None, data_dir: Path | None = None)
         max_file_size=_env_int(env, "MAX_FILE_SIZE", 50 * GIB),
         default_quota_bytes=_env_int(env, "REELDROP_DEFAULT_QUOTA", 200 * GIB),
         token_ttl_seconds=_env_int(env, "REELDROP_TOKEN_TTL", 30 * 24 * 3600),
+        head_timeout_s=max(1, _env_int(env, "REELDROP_HEADER_TIMEOUT", 20)),
+        body_idle_timeout_s=max(1, _env_int(env, "REELDROP_BODY_IDLE_TIMEOUT", 60)),
+        max_connections=max(16, _env_int(env, "REELDROP_MAX_CONNECTIONS", 2048)),
         database_url=database_url,
         queue_url=env.get("QUEUE_URL") or None,
         worker_secret=env.get("WORKER_SECRET", ""),

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import uvicorn
 
 from .app import create_app, set_public_url
+from .http_limits import uvicorn_options
 from .services import Services
 
 
@@ -34,8 +35,11 @@ def serve_in_thread(services: Services, name: str, timeout: float = 30.0, port: 
     """uvicorn on 127.0.0.1 (``port``, or a free one) in a daemon thread; returns once it accepts connections."""
     port = port or free_port()
     set_public_url(services, f"http://127.0.0.1:{port}")
+    options = uvicorn_options(services.config)
     server = uvicorn.Server(
-        uvicorn.Config(create_app(services), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+        uvicorn.Config(
+            create_app(services), host="127.0.0.1", port=port, log_level="warning", access_log=False, **options
+        )
     )
     thread = threading.Thread(target=server.run, name=name, daemon=True)
     thread.start()
