@@ -163,10 +163,10 @@ class BackendClient:
             body["resumable"] = True
         return self.request("POST", "/api/upload/presigned-url", json=body)
 
-    def sign_parts(self, upload_id: str, parts: Mapping[int, str | Mapping[str, str] | None]) -> list[SignedPart]:
-        """Presigned PUT URLs for the given part numbers. Each value pins the part's checksum: a base64
-        Content-MD5 string, a mapping of fields (``{"checksum_crc32c": ...}``), or None. The answer's
-        headers are signed: send them exactly."""
+    def sign_parts(self, upload_id: str, parts: Mapping[int, str | Mapping[str, str | int] | None]) -> list[SignedPart]:
+        """Presigned PUT URLs for the given part numbers. Each value pins the part: a base64 Content-MD5
+        string, a mapping of fields (``{"checksum_crc32c": ..., "content_length": ...}``), or None. The
+        answer's headers are signed: send them exactly."""
         numbers = sorted(parts)
         signed: list[SignedPart] = []
         for start in range(0, len(numbers), 1000):  # the server signs at most 1,000 per call
@@ -238,7 +238,7 @@ class BackendClient:
         return self.request("POST", "/api/storage/free", json=body, idempotent=False)
 
 
-def _checksum_fields(value: str | Mapping[str, str] | None) -> dict[str, str]:
+def _checksum_fields(value: str | Mapping[str, str | int] | None) -> dict[str, str | int]:
     if not value:
         return {}
     if isinstance(value, str):

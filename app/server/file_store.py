@@ -228,6 +228,7 @@ class FileStore:
         content_md5: str | None = None,
         checksum_crc32c: str | None = None,
         max_size: int | None = None,
+        content_length: int | None = None,  # the route passes it as max_size too: no body longer than that
     ) -> str:
         check_key(key)
         query = self.signer.sign_request(

@@ -78,6 +78,7 @@ class ObjectStore(Protocol):
         content_md5: str | None = None,
         checksum_crc32c: str | None = None,
         max_size: int | None = None,
+        content_length: int | None = None,
     ) -> str: ...
 
     def presigned_get_url(self, key: str, expires_in: int, download_name: str | None = None) -> str: ...
@@ -187,7 +188,8 @@ class S3Store:
         expires_in: int,
         content_md5: str | None = None,
         checksum_crc32c: str | None = None,
-        max_size: int | None = None,  # S3 bounds a part by the upload's checks at complete, not by its URL
+        max_size: int | None = None,  # S3 cannot bound a URL's body by a maximum, only by an exact length
+        content_length: int | None = None,
     ) -> str:
         params: dict[str, Any] = {
             "Bucket": self.bucket,
@@ -195,6 +197,8 @@ class S3Store:
             "UploadId": upload_id,
             "PartNumber": part_number,
         }
+        if content_length:
+            params["ContentLength"] = content_length  # a signed header: S3 takes no body of another size
         if content_md5:
             params["ContentMD5"] = content_md5
         if checksum_crc32c:

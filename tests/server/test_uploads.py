@@ -253,3 +253,38 @@ def test_crc32c_uploads_sign_and_verify_every_part(user: User, server: RunningSe
         "POST", f"/api/upload/{data['upload_id']}/parts", json={"parts": [{"part_number": 1, "checksum_crc32c": "zz"}]}
     )
     assert malformed.status_code == 422
+
+
+def test_part_urls_sign_the_parts_length_and_refuse_other_lengths(user: User, tmp_path: Path) -> None:
+    """Issue 14 item 8: a 64 MiB body went through the part URL of a 6 MiB upload. A part's URL now signs
+    its exact length (S3: a signed Content-Length header, which moto does not check; the folder store: its
+    own bound, checked below)."""
+    path = tmp_path / "a.mp4"
+    random_file(path, 11 * MIB)
+    data = presign(user, path, part_size=5 * MIB)
+    parts_url = f"/api/upload/{data['upload_id']}/parts"
+    signed = user.call("POST", parts_url, json={"parts": [{"part_number": 1, "content_length": 5 * MIB}]}).json()
+    part = signed["parts"][0]
+    assert part["headers"] == {"Content-Length": str(5 * MIB)}
+    assert "content-length" in part["url"].split("X-Amz-SignedHeaders=")[1].split("&")[0]
+    for number, length in ((1, 64 * MIB), (1, 5 * MIB - 1), (3, 5 * MIB), (3, MIB + 1)):
+        refused = user.call("POST", parts_url, json={"parts": [{"part_number": number, "content_length": length}]})
+        assert refused.status_code == 400 and refused.json()["code"] == "wrong_part_size", (number, length)
+    last = user.call("POST", parts_url, json={"parts": [{"part_number": 3, "content_length": MIB}]})
+    assert last.status_code == 200, last.text
+
+
+def test_the_folder_store_refuses_a_body_longer_than_the_signed_length(tmp_path: Path) -> None:
+    from tests.support.servers import folder_store_server
+
+    with folder_store_server(tmp_path / "data") as running:
+        owner = running.add_user()
+        path = tmp_path / "b.mp4"
+        random_file(path, 11 * MIB)
+        data = presign(owner, path, part_size=5 * MIB, resumable=True)  # multipart under the POST threshold
+        parts_url = f"/api/upload/{data['upload_id']}/parts"
+        signed = owner.call("POST", parts_url, json={"parts": [{"part_number": 3, "content_length": MIB}]}).json()
+        url = signed["parts"][0]["url"]
+        too_long = requests.put(url, data=b"x" * (MIB + 1), timeout=30)
+        assert too_long.status_code == 400 and b"EntityTooLarge" in too_long.content, too_long.text
+        assert requests.put(url, data=path.read_bytes()[10 * MIB :], timeout=30).status_code == 200

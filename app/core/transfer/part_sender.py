@@ -44,8 +44,13 @@ class PartTask:
     sent: PartChecksum | None = None  # a lead part's MD5, once S3 stored it (equal to its ETag)
 
     @property
-    def sign_fields(self) -> dict[str, str]:
-        return self.checksum.sign_fields if self.checksum is not None else {}
+    def sign_fields(self) -> dict[str, str | int]:
+        """What the part's URL is signed with: its checksum and, once its bytes exist, its exact length (the
+        URL then takes no other body). A lead part, signed before it is written, goes without."""
+        fields: dict[str, str | int] = dict(self.checksum.sign_fields) if self.checksum is not None else {}
+        if self.growing is None:
+            fields["content_length"] = self.part.length
+        return fields
 
 
 def _body(task: PartTask, path: str, **options: Any) -> PartBody:

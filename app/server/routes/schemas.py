@@ -38,6 +38,13 @@ class PartRequest(BaseModel):
     part_number: int = Field(le=MAX_COUNT)
     content_md5: str | None = Field(default=None, pattern=r"^[A-Za-z0-9+/]{22}==$")
     checksum_crc32c: str | None = Field(default=None, pattern=r"^[A-Za-z0-9+/]{6}==$")
+    content_length: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_BYTES,
+        description="the part's exact size: signed into its URL, which then takes no other (a lead part of a "
+        "file still being written may leave it out)",
+    )
 
 
 class PartsRequest(BaseModel):

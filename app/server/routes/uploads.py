@@ -115,6 +115,8 @@ def sign_parts(
             raise ApiError(400, "invalid_part_number", f"Part numbers run from 1 to {count}.")
         if upload.checksum_algorithm == "CRC32C" and not part.checksum_crc32c:
             raise ApiError(400, "checksum_required", "This upload verifies every part: give checksum_crc32c.")
+        if part.content_length is not None:
+            _check_part_length(upload, part.part_number, part.content_length, count)
         url = svc.store.presigned_part_url(
             upload.s3_key,
             upload.s3_upload_id or "",
@@ -122,10 +124,11 @@ def sign_parts(
             expires,
             part.content_md5,
             part.checksum_crc32c,
-            max_size=upload.part_size,
+            max_size=part.content_length or upload.part_size,
+            content_length=part.content_length,
         )
         # The client must send exactly these headers: they are part of the signature.
-        headers = {}
+        headers = {"Content-Length": str(part.content_length)} if part.content_length else {}
         if part.content_md5:
             headers["Content-MD5"] = part.content_md5
         if part.checksum_crc32c:
@@ -133,6 +136,22 @@ def sign_parts(
         signed.append({"part_number": part.part_number, "url": url, "headers": headers})
     expires_at = datetime.now(UTC) + timedelta(seconds=expires)
     return {"parts": signed, "expires_at": expires_at.isoformat().replace("+00:00", "Z")}
+
+
+def _check_part_length(upload: Upload, number: int, length: int, count: int) -> None:
+    """A part's declared length must be what the upload's plan makes it: the part size, the rest of the file
+    for the last part (a file still being written: at most the part size)."""
+    part_size = upload.part_size or 0
+    if upload.streaming or number < count:
+        expected = None if upload.streaming else part_size
+        if length > part_size or (expected is not None and length != expected):
+            raise ApiError(
+                400, "wrong_part_size", f"Part {number} is {part_size} bytes{'' if expected else ' at most'}."
+            )
+        return
+    last = upload.declared_size - part_size * (count - 1)
+    if length != last:
+        raise ApiError(400, "wrong_part_size", f"Part {number}, the last, is {last} bytes.")
 
 
 @router.get("/api/upload/{upload_id}/parts")
