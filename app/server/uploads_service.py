@@ -84,6 +84,10 @@ def expected_size(upload: Upload, size: int | None) -> int:
     return upload.declared_size
 
 
+# Uploads whose object is written with x-amz-meta-upload-id (the POST policy's fields, CreateMultipartUpload).
+SIGNED_WITH_ITS_ID = ("POST", "MULTIPART")
+
+
 def verify_object(store: ObjectStore, upload: Upload, *, size: int | None = None) -> None:
     """HeadObject is the real guard: S3-compatible stores do not all enforce a POST policy's size range."""
     wanted = expected_size(upload, size)
@@ -96,8 +100,9 @@ def verify_object(store: ObjectStore, upload: Upload, *, size: int | None = None
         said = "the client reported" if upload.streaming else "were declared"
         raise fail_upload(store, upload, "size_mismatch", f"S3 holds {head.size} bytes but {wanted} {said}.")
     owner = head.metadata.get("upload-id")
-    if owner is not None and owner != upload.id:
-        # Its URL or policy was for this key, yet the object names another upload: it is not this one's bytes.
+    if owner != upload.id and (owner is not None or upload.method in SIGNED_WITH_ITS_ID):
+        # Its URL or policy named this upload, yet the object names another (or none: a form sent without the
+        # field, to a store that does not enforce its policy): these are not this upload's bytes.
         raise fail_upload(store, upload, "object_mismatch", "The stored object belongs to another upload.")
     stored_type = head.content_type.split(";")[0].strip().lower()
     if stored_type and stored_type != upload.content_type:

@@ -391,3 +391,39 @@ def test_complete_refuses_an_object_that_names_another_upload(
     done = user.call("POST", f"/api/upload/{mine['upload_id']}/complete", json={})
     assert done.status_code == 400 and done.json()["code"] == "object_mismatch", done.text
     assert server.services.store.head(mine["s3_key"]) is None
+
+
+def test_an_s3_client_with_made_up_credentials_gets_nothing_from_the_built_in_store(
+    server: RunningServer, user: User, tmp_path: Path
+) -> None:
+    """Issue 14 item 7: "This computer"'s store is no open S3. boto3, signing with invented keys, cannot
+    list, read, write or delete: every object URL carries this server's own signature (random per process
+    unless REELDROP_STORAGE_SECRET is set)."""
+    import boto3
+    from botocore.config import Config
+
+    path = tmp_path / "private.mp4"
+    random_file(path, 2000)
+    key = f"temp/{user.username}/private.mp4"
+    server.services.store.put_bytes(key, path.read_bytes(), "video/mp4")
+    bucket = server.services.config.bucket
+    intruder = boto3.client(
+        "s3",
+        endpoint_url=f"{server.url}/storage",
+        region_name="us-east-1",
+        aws_access_key_id="AKIAMADEUP",
+        aws_secret_access_key="made-up-secret",
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+    )
+    attempts = {
+        "list": lambda: intruder.list_objects_v2(Bucket=bucket),
+        "read": lambda: intruder.get_object(Bucket=bucket, Key=key),
+        "write": lambda: intruder.put_object(Bucket=bucket, Key=key, Body=b"overwritten"),
+        "delete": lambda: intruder.delete_object(Bucket=bucket, Key=key),
+    }
+    for name, attempt in attempts.items():
+        with pytest.raises(ClientError):
+            attempt()
+        assert server.services.store.head(key) is not None, name
+    body = server.services.store.open_stream(key)["Body"]
+    assert body.read() == path.read_bytes()  # untouched

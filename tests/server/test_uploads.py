@@ -288,3 +288,26 @@ def test_the_folder_store_refuses_a_body_longer_than_the_signed_length(tmp_path:
         too_long = requests.put(url, data=b"x" * (MIB + 1), timeout=30)
         assert too_long.status_code == 400 and b"EntityTooLarge" in too_long.content, too_long.text
         assert requests.put(url, data=path.read_bytes()[10 * MIB :], timeout=30).status_code == 200
+
+
+@pytest.mark.parametrize("drop_the_id", [False, True])
+def test_a_form_posted_to_another_users_key_is_never_taken_as_theirs(
+    server: RunningServer, tmp_path: Path, drop_the_id: bool
+) -> None:
+    """Issue 14 item 7: Alice posts her presigned form with Bob's pending key (moto, like some S3 servers,
+    does not enforce the policy's key); Bob's complete must not take her bytes, with or without her form's
+    x-amz-meta-upload-id."""
+    alice, bob = server.add_user(), server.add_user()
+    hers, his = tmp_path / "hers.mp4", tmp_path / "his.mp4"
+    random_file(hers, 1000)
+    random_file(his, 1000)
+    form, target = presign(alice, hers), presign(bob, his)
+    fields = {**form["upload_fields"], "key": target["s3_key"]}
+    if drop_the_id:
+        fields = {k: v for k, v in fields.items() if k.lower() != "x-amz-meta-upload-id"}
+    with open(hers, "rb") as f:
+        posted = requests.post(form["upload_url"], data=fields, files={"file": f}, timeout=30)
+    assert posted.status_code == 204  # the store took it: the check must be ReelDrop's own
+    answer = bob.call("POST", f"/api/upload/{target['upload_id']}/complete", json={})
+    assert answer.status_code != 200 and answer.json()["code"] == "object_mismatch", answer.text
+    assert not object_exists(server, target["s3_key"])  # her bytes are gone, not kept under his name
