@@ -130,6 +130,10 @@ class ServerConfig:
     """REELDROP_BODY_IDLE_TIMEOUT: longest pause inside a request body."""
     max_connections: int = 2048
     """REELDROP_MAX_CONNECTIONS: connections (or requests) served at once; past it, 503."""
+    max_pending_uploads: int = 200
+    """REELDROP_MAX_PENDING_UPLOADS: open (presigned, not completed) uploads one user may hold (429 past it)."""
+    max_active_jobs: int = 50
+    """REELDROP_MAX_ACTIVE_JOBS: pending or processing jobs one user may have (429 past it)."""
     run_worker: bool = True
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -202,6 +206,8 @@ def load_config(env: dict[str, str] | None = None, data_dir: Path | None = None)
         head_timeout_s=max(1, _env_int(env, "REELDROP_HEADER_TIMEOUT", 20)),
         body_idle_timeout_s=max(1, _env_int(env, "REELDROP_BODY_IDLE_TIMEOUT", 60)),
         max_connections=max(16, _env_int(env, "REELDROP_MAX_CONNECTIONS", 2048)),
+        max_pending_uploads=max(1, _env_int(env, "REELDROP_MAX_PENDING_UPLOADS", 200)),
+        max_active_jobs=max(1, _env_int(env, "REELDROP_MAX_ACTIVE_JOBS", 50)),
         database_url=database_url,
         queue_url=env.get("QUEUE_URL") or None,
         worker_secret=env.get("WORKER_SECRET", ""),

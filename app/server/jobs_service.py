@@ -6,7 +6,7 @@ import json
 import logging
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app.core.media.presets import MAX_CLIPS, MAX_THUMBNAILS, RENDITION_BOXES
@@ -111,6 +111,24 @@ def ready_upload(session: Session, store: ObjectStore, upload: Upload) -> Upload
     if upload.status != "uploaded":
         raise ApiError(409, "upload_not_complete", f"{upload.filename}: the upload is {upload.status}, not uploaded.")
     return upload
+
+
+def check_active_jobs(session: Session, user: User, adding: int, limit: int) -> None:
+    """Refuse jobs past the user's limit of jobs waiting or running at once (jobs on uploads; a batch counts
+    by its uploads' jobs). The user's row is written first, so concurrent requests count one after another."""
+    session.execute(update(User).where(User.id == user.id).values(quota_bytes=User.quota_bytes))
+    active = session.scalar(
+        select(func.count())
+        .select_from(Job)
+        .where(Job.user_id == user.id, Job.status.in_(("pending", "processing")), Job.upload_id.is_not(None))
+    )
+    if (active or 0) + adding > limit:
+        raise ApiError(
+            429,
+            "too_many_jobs",
+            f"{active} of your jobs are waiting or running and this asks for {adding} more; at most {limit} at once.",
+            {"Retry-After": "30"},
+        )
 
 
 def create_job(session: Session, user: User, upload: Upload, options: dict[str, Any]) -> Job:

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from .db import Upload, User
+from .db import Job, JobItem, Upload, User
 from .errors import ApiError, not_found
 from .storage import ObjectStore, is_missing
 from .upload_rules import post_offered
@@ -37,15 +37,44 @@ def upload_by_key(session: Session, user: User, s3_key: str) -> Upload:
 
 
 def used_bytes(session: Session, user: User) -> int:
-    total = session.scalar(
+    """What the user's files take: live uploads (a pending one by its declared size), the outputs their jobs
+    keep (renditions, clips, audio, thumbnails, metadata) and their results ZIPs."""
+    uploads = session.scalar(
         select(func.coalesce(func.sum(func.coalesce(Upload.size, Upload.declared_size)), 0)).where(
             Upload.user_id == user.id, Upload.status.in_(LIVE_STATES)
         )
     )
-    return int(total or 0)
+    outputs = session.scalar(
+        select(func.coalesce(func.sum(JobItem.size), 0))
+        .join(Job, JobItem.job_id == Job.id)
+        .where(Job.user_id == user.id, JobItem.status == "completed", JobItem.s3_key.is_not(None))
+    )
+    zips = session.scalar(
+        select(func.coalesce(func.sum(Job.result_size), 0)).where(
+            Job.user_id == user.id, Job.result_key.is_not(None), Job.result_size.is_not(None)
+        )
+    )
+    return int(uploads or 0) + int(outputs or 0) + int(zips or 0)
 
 
-def check_quota(session: Session, user: User, file_size: int) -> None:
+def check_quota(session: Session, user: User, file_size: int, max_pending: int) -> None:
+    """Refuse an upload that would take the user past their quota, or one too many pending uploads.
+
+    Atomic: the user's row is written first (a no-op UPDATE), which holds other transactions' quota checks
+    for the same user (a row lock on PostgreSQL, the write lock on SQLite) until this one commits with its
+    upload, so 20 presigns at once cannot each see the same free space."""
+    session.execute(update(User).where(User.id == user.id).values(quota_bytes=User.quota_bytes))
+    pending = session.scalar(
+        select(func.count()).select_from(Upload).where(Upload.user_id == user.id, Upload.status == "pending")
+    )
+    limit = max_pending
+    if (pending or 0) >= limit:
+        raise ApiError(
+            429,
+            "too_many_pending_uploads",
+            f"{pending} uploads are still open; finish or cancel some first (at most {limit} at once).",
+            {"Retry-After": "60"},
+        )
     used = used_bytes(session, user)
     if used + file_size > user.quota_bytes:
         raise ApiError(

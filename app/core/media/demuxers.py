@@ -28,6 +28,10 @@ ALLOWED_DEMUXERS = (
     "flv",
     "dv",
     "gif",
+    "h264",  # raw elementary streams from capture devices: self-contained, no duration of their own
+    "hevc",
+    "mpegvideo",
+    "m4v",
     "mp3",
     "aac",
     "wav",
@@ -78,6 +82,11 @@ MEDIA_SUFFIXES = frozenset(
         ".caf",
         ".ac3",
         ".eac3",
+        ".h264",
+        ".264",
+        ".hevc",
+        ".265",
+        ".m2v",
     )
 )
 

@@ -62,6 +62,7 @@ def create_job(
     else:
         raise ApiError(422, "invalid_request", "Give upload_id (or video_upload_id, or seed 004's job_id and s3_key).")
     jobs.ready_upload(session, svc.store, upload)
+    jobs.check_active_jobs(session, user, 1, svc.config.max_active_jobs)
     job = jobs.create_job(session, user, upload, options)
     if transcript is not None:
         job.options = {**job.options, "transcript": transcript}
@@ -86,6 +87,7 @@ def create_job_from_a_form(
     if delete_after_processing is not None:
         options["delete_after_processing"] = delete_after_processing
     upload = svc_uploads.owned_upload(session, user, stored["upload_id"])
+    jobs.check_active_jobs(session, user, 1, svc.config.max_active_jobs)
     answer = _start(session, svc, jobs.create_job(session, user, upload, options))
     kind = rules.file_type(upload.content_type)
     return {**answer, "upload_id": upload.id, "s3_key": upload.s3_key, "file_type": kind}
@@ -129,6 +131,7 @@ def _start_batch(
         jobs.ready_upload(session, svc.store, upload)
         if upload.content_type in rules.TEXT_TYPES:
             raise ApiError(422, "not_media", f"{upload.filename} is {upload.content_type}, not a video or audio file.")
+    jobs.check_active_jobs(session, user, len(uploads), svc.config.max_active_jobs)
     batch, children = jobs.create_batch_job(session, user, uploads, options, extra)
     session.commit()  # the workers must see the jobs before they are queued
     for child in children:
@@ -156,6 +159,7 @@ def process_video_s3(
     }
     if body.delete_after_processing is not None:
         options["delete_after_processing"] = body.delete_after_processing
+    jobs.check_active_jobs(session, user, 1, svc.config.max_active_jobs)
     answer = _start(session, svc, jobs.create_job(session, user, upload, options))
     size_mb = (upload.size or 0) / 1_000_000
     answer["message"] = f"Video processing job created from S3 ({size_mb:.2f}MB). Use the job_id to check status."

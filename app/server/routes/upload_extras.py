@@ -32,7 +32,7 @@ def _store_small(
     stream: Any,
     is_temp: bool,
 ) -> dict[str, Any]:
-    svc_uploads.check_quota(session, user, size)
+    svc_uploads.check_quota(session, user, size, svc.config.max_pending_uploads)
     upload_id = new_id()
     prefix = svc.config.temp_prefix if is_temp else _permanent_prefix(svc, content_type)
     upload = Upload(

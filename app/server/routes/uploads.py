@@ -39,7 +39,7 @@ def presigned_url(
     filename = rules.check_filename(body.filename)
     size = rules.check_size(body.file_size, svc.config.max_file_size)
     content_type = rules.resolve_media_type(body.content_type, filename)
-    svc_uploads.check_quota(session, user, size)
+    svc_uploads.check_quota(session, user, size, svc.config.max_pending_uploads)
     upload_id = new_id()
     upload = Upload(
         id=upload_id,
