@@ -13,7 +13,7 @@ from app import __version__
 from .body_guard import BodyGuard
 from .config import ServerConfig
 from .db import Database
-from .errors import install_error_handlers
+from .errors import ERROR_RESPONSES, install_error_handlers
 from .private_files import private_database_file, private_dir
 from .routes import auth, internal, jobs, ops, outputs, results, space, storage, upload_extras, uploads
 from .services import JobQueue, Services
@@ -164,5 +164,5 @@ def create_app(services: Services) -> FastAPI:
             max_age=600,
         )
     for module in (ops, auth, upload_extras, uploads, jobs, results, outputs, internal, space, storage):
-        app.include_router(module.router)
+        app.include_router(module.router, responses=ERROR_RESPONSES)
     return app

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -23,6 +25,21 @@ _STATUS_CODES = {
     415: "unsupported_media_type",
     422: "invalid_request",
     429: "too_many_requests",
+}
+
+
+class ErrorBody(BaseModel):
+    """Every refusal and failure of the API: a sentence for people and a stable code for programs."""
+
+    detail: str = Field(description="what went wrong, in words (names the file, the field or the limit)")
+    code: str = Field(description="a stable snake_case code, e.g. invalid_request, quota_exceeded")
+
+
+# Declared on every route, so /openapi.json documents the one error shape (and FastAPI does not document
+# its own 422 body, a list, which this API never sends: validation errors are ErrorBody too).
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    "4XX": {"model": ErrorBody, "description": "Refused: the request, its caller or its target is not right"},
+    "5XX": {"model": ErrorBody, "description": "Failed on the server or a service behind it (storage, database)"},
 }
 
 
