@@ -14,6 +14,7 @@ from .body_guard import BodyGuard
 from .config import ServerConfig
 from .db import Database
 from .errors import ERROR_RESPONSES, install_error_handlers
+from .options_answer import OptionsAnswer
 from .private_files import private_database_file, private_dir
 from .routes import auth, internal, jobs, ops, outputs, results, space, storage, upload_extras, uploads
 from .services import JobQueue, Services
@@ -150,6 +151,7 @@ def create_app(services: Services) -> FastAPI:
     app.state.services = services
     install_error_handlers(app)
     app.add_middleware(BodyGuard, services=services)  # inside CORS: its refusals carry the CORS headers too
+    app.add_middleware(OptionsAnswer)
     if services.config.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 

@@ -113,3 +113,12 @@ def test_a_bounded_fuzz_of_every_route_finds_no_5xx_and_no_other_error_shape(ser
     for method, path, operation in _operations(doc):
         _fuzz_route(user, doc, method, path, operation, failures)
     assert not failures, "\n".join(failures[:20])
+
+
+def test_options_says_which_methods_a_path_takes(server: RunningServer) -> None:
+    """OPTIONS answered 405 (naming one route's method); it now answers 204 with every method of the path."""
+    jobs = requests.options(f"{server.url}/api/jobs", timeout=30)
+    assert jobs.status_code == 204 and jobs.headers["Allow"] == "GET, OPTIONS, POST", jobs.headers
+    token = requests.options(f"{server.url}/api/auth/token", timeout=30)
+    assert token.status_code == 204 and token.headers["Allow"] == "DELETE, OPTIONS, POST"
+    assert requests.options(f"{server.url}/no/such/path", timeout=30).status_code == 404
