@@ -6,7 +6,7 @@ import json
 import logging
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.core.media.presets import MAX_CLIPS, MAX_THUMBNAILS, RENDITION_BOXES
@@ -115,8 +115,8 @@ def ready_upload(session: Session, store: ObjectStore, upload: Upload) -> Upload
 
 def check_active_jobs(session: Session, user: User, adding: int, limit: int) -> None:
     """Refuse jobs past the user's limit of jobs waiting or running at once (jobs on uploads; a batch counts
-    by its uploads' jobs). The user's row is written first, so concurrent requests count one after another."""
-    session.execute(update(User).where(User.id == user.id).values(quota_bytes=User.quota_bytes))
+    by its uploads' jobs). Concurrent requests count one after another (``hold_user``)."""
+    svc_uploads.hold_user(session, user)
     active = session.scalar(
         select(func.count())
         .select_from(Job)

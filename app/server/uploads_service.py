@@ -57,13 +57,18 @@ def used_bytes(session: Session, user: User) -> int:
     return int(uploads or 0) + int(outputs or 0) + int(zips or 0)
 
 
+def hold_user(session: Session, user: User) -> None:
+    """Write the user's row (a no-op UPDATE) before deciding by their counts: other transactions deciding for
+    the same user (quota, open uploads, active jobs) wait until this one commits with what it added (a row
+    lock on PostgreSQL, the write lock on SQLite), so concurrent requests are decided one after another."""
+    session.execute(update(User).where(User.id == user.id).values(quota_bytes=User.quota_bytes))
+
+
 def check_quota(session: Session, user: User, file_size: int, max_pending: int) -> None:
     """Refuse an upload that would take the user past their quota, or one too many pending uploads.
 
-    Atomic: the user's row is written first (a no-op UPDATE), which holds other transactions' quota checks
-    for the same user (a row lock on PostgreSQL, the write lock on SQLite) until this one commits with its
-    upload, so 20 presigns at once cannot each see the same free space."""
-    session.execute(update(User).where(User.id == user.id).values(quota_bytes=User.quota_bytes))
+    Atomic (``hold_user``): 20 presigns at once cannot each see the same free space."""
+    hold_user(session, user)
     pending = session.scalar(
         select(func.count()).select_from(Upload).where(Upload.user_id == user.id, Upload.status == "pending")
     )
