@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from .answers import TempSweep
 from .db import Job, Upload
 from .periodic import PeriodicThread
 
@@ -33,7 +34,7 @@ def _keys_in_use(session: Session) -> set[str]:
     return set(session.scalars(select(Job.s3_key).where(Job.status.in_(UNFINISHED))))
 
 
-def sweep_temp(svc: Services, session: Session, cutoff: datetime) -> dict[str, Any]:
+def sweep_temp(svc: Services, session: Session, cutoff: datetime) -> TempSweep:
     """Delete temp objects last modified before `cutoff` and abort multipart uploads begun before it.
 
     An original that an unfinished job still needs is kept, however old it is.
@@ -172,7 +173,7 @@ class TempSweeper:
     def stop(self) -> None:
         self._periodic.stop()
 
-    def sweep_once(self) -> dict[str, Any]:
+    def sweep_once(self) -> TempSweep:
         cutoff = datetime.now(UTC) - timedelta(hours=self.svc.config.cleanup_temp_hours)
         with self.svc.db.session() as session:
             return sweep_temp(self.svc, session, cutoff)

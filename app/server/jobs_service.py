@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from app.core.media.presets import MAX_CLIPS, MAX_THUMBNAILS, RENDITION_BOXES
 
 from . import uploads_service as svc_uploads
+from .answers import JobDocument, JobItemDocument, JobSummary, ResultSummary
 from .db import Job, JobItem, Upload, User
 from .errors import ApiError, not_found
 from .storage import ObjectStore
@@ -198,7 +199,7 @@ def upload_for_reserved_job(session: Session, user: User, job_id: str) -> Upload
     return upload
 
 
-def _result(job: Job) -> dict[str, Any]:
+def _result(job: Job) -> ResultSummary:
     return {"zip_size": job.result_size, "zip_sha256": job.result_sha256}
 
 
@@ -206,31 +207,17 @@ def _stamp(moment: Any) -> str:
     return moment.isoformat() + "Z"
 
 
-def status_document(job: Job, public_base_url: str = "") -> dict[str, Any]:
+def status_document(job: Job, public_base_url: str = "") -> JobDocument:
     """The job as API.md shows it. With `public_base_url` (AWS_S3_BASE_URL, a public bucket or its CDN) each
     stored output also carries its `url` there."""
-    doc: dict[str, Any] = {
+    doc: JobDocument = {
         "job_id": job.id,
         "status": job.status,
         "progress": job.progress,
         "upload_id": job.upload_id,
         "s3_key": job.s3_key,
         "options": job.options,
-        "items": [
-            {
-                "item_id": item.item_id,
-                "kind": item.kind,
-                "status": item.status,
-                "progress": item.progress,
-                "s3_key": item.s3_key,
-                "size": item.size,
-                "error": item.error,
-                "error_type": item.error_type,
-                "metadata": item.item_metadata,
-                **({"url": f"{public_base_url}/{item.s3_key}"} if public_base_url and item.s3_key else {}),
-            }
-            for item in job.items
-        ],
+        "items": [_item_document(item, public_base_url) for item in job.items],
         "error": job.error,
         "created_at": _stamp(job.created_at),
         "updated_at": _stamp(job.updated_at),
@@ -241,7 +228,24 @@ def status_document(job: Job, public_base_url: str = "") -> dict[str, Any]:
     return doc
 
 
-def summary(job: Job) -> dict[str, Any]:
+def _item_document(item: JobItem, public_base_url: str) -> JobItemDocument:
+    doc: JobItemDocument = {
+        "item_id": item.item_id,
+        "kind": item.kind,
+        "status": item.status,
+        "progress": item.progress,
+        "s3_key": item.s3_key,
+        "size": item.size,
+        "error": item.error,
+        "error_type": item.error_type,
+        "metadata": item.item_metadata,
+    }
+    if public_base_url and item.s3_key:
+        doc["url"] = f"{public_base_url}/{item.s3_key}"
+    return doc
+
+
+def summary(job: Job) -> JobSummary:
     return {
         "job_id": job.id,
         "status": job.status,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
 
 from botocore.exceptions import ClientError
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from .answers import Completion, UploadDocument
 from .db import Job, JobItem, Upload, User
 from .errors import ApiError, not_found
 from .storage import ObjectStore, is_missing
@@ -236,7 +236,7 @@ def abort_or_delete(store: ObjectStore, upload: Upload) -> None:
         upload.status = "aborted" if upload.status == "pending" else "deleted"
 
 
-def completion(upload: Upload) -> dict[str, Any]:
+def completion(upload: Upload) -> Completion:
     return {
         "upload_id": upload.id,
         "s3_key": upload.s3_key,
@@ -246,7 +246,7 @@ def completion(upload: Upload) -> dict[str, Any]:
     }
 
 
-def describe(upload: Upload) -> dict[str, Any]:
+def describe(upload: Upload) -> UploadDocument:
     return {
         "upload_id": upload.id,
         "id": upload.id,  # seed 001's name for it (video_response.id)

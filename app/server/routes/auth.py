@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import math
-from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 
 from .. import auth
+from ..answers import Me, SignedOut, TokenAnswer
 from ..errors import ApiError
 from ..services import Caller, Services, current_caller, db_session, services
 from ..uploads_service import used_bytes
@@ -19,7 +19,7 @@ router = APIRouter(tags=["auth"])
 
 
 @router.post("/api/auth/token")
-async def sign_in(body: LoginRequest, request: Request, svc: Services = Depends(services)) -> dict[str, Any]:
+async def sign_in(body: LoginRequest, request: Request, svc: Services = Depends(services)) -> TokenAnswer:
     """A token for a username and password. Wrong passwords back off (login_throttle.py): 429 with
     Retry-After, before any hashing; the hashing itself runs a few at a time in its own pool."""
     address = request.client.host if request.client else "unknown"
@@ -49,15 +49,13 @@ def _sign_in(svc: Services, username: str, password: str) -> tuple[str, int]:
 
 
 @router.delete("/api/auth/token")
-def sign_out(caller: Caller = Depends(current_caller)) -> dict[str, Any]:
+def sign_out(caller: Caller = Depends(current_caller)) -> SignedOut:
     auth.revoke(caller.token)
     return {"revoked": True}
 
 
 @router.get("/api/me")
-def me(
-    caller: Caller = Depends(current_caller), session: Session = Depends(db_session, scope="function")
-) -> dict[str, Any]:
+def me(caller: Caller = Depends(current_caller), session: Session = Depends(db_session, scope="function")) -> Me:
     user = caller.user
     return {
         "username": user.username,

@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.orm import Session
 
 from .. import jobs_service as jobs
+from ..answers import JobDocument, WorkOrder
 from ..db import Job, JobItem
 from ..errors import ApiError, not_found
 from ..services import Services, db_session, services
@@ -156,7 +157,7 @@ def work_order(
     _signed: bytes = Depends(signed_body),
     session: Session = Depends(db_session, scope="function"),
     svc: Services = Depends(services),
-) -> dict[str, Any]:
+) -> WorkOrder:
     return work_order_of(svc, _job(session, job_id))
 
 
@@ -173,7 +174,7 @@ def _report(
     status: str,
     last: bool = False,
     **fields: Any,
-) -> dict[str, Any]:
+) -> JobDocument:
     job = _job(session, job_id)
     item = next((i for i in job.items if i.item_id == item_id), None)
     if _same(item, status, fields.get("s3_key"), fields.get("error")) and not (last and job.status == "processing"):
@@ -201,7 +202,7 @@ def _report(
     return _after_report(session, svc, background, job, last)
 
 
-def _after_report(session: Session, svc: Services, background: BackgroundTasks, job: Job, last: bool) -> dict[str, Any]:
+def _after_report(session: Session, svc: Services, background: BackgroundTasks, job: Job, last: bool) -> JobDocument:
     if last and job.status == "processing":
         for other in job.items:
             if other.status not in FINAL_ITEM_STATES:
@@ -225,7 +226,7 @@ def video_complete(
     call: SignedCall = Depends(signed_call),
     session: Session = Depends(db_session, scope="function"),
     svc: Services = Depends(services),
-) -> dict[str, Any]:
+) -> JobDocument:
     report = _parse(VideoComplete, call.body, job_id)
     if call.replayed:
         return jobs.status_document(_job(session, job_id))
@@ -262,7 +263,7 @@ def video_failed(
     call: SignedCall = Depends(signed_call),
     session: Session = Depends(db_session, scope="function"),
     svc: Services = Depends(services),
-) -> dict[str, Any]:
+) -> JobDocument:
     report = _parse(VideoFailed, call.body, job_id)
     if call.replayed:
         return jobs.status_document(_job(session, job_id))
@@ -288,7 +289,7 @@ def worker_finished(
     call: SignedCall = Depends(signed_call),
     session: Session = Depends(db_session, scope="function"),
     svc: Services = Depends(services),
-) -> dict[str, Any]:
+) -> JobDocument:
     """The worker has reported everything it will: what it did not report is skipped, and the job finishes."""
     _parse(WorkerFinished, call.body, job_id)
     job = _job(session, job_id)

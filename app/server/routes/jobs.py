@@ -13,6 +13,7 @@ from app.core.media.presets import MAX_CLIPS
 from .. import jobs_service as jobs
 from .. import upload_rules as rules
 from .. import uploads_service as svc_uploads
+from ..answers import FormJobStarted, JobDocument, JobList, JobStarted, S3JobStarted, SelectionStarted
 from ..db import Job, User
 from ..errors import ApiError
 from ..services import Services, current_user, db_session, services
@@ -24,7 +25,7 @@ router = APIRouter(tags=["jobs"])
 MAX_OFFSET = 2**31 - 1  # a database's OFFSET is a 64-bit integer at most; nobody pages this far
 
 
-def _start(session: Session, svc: Services, job: Job) -> dict[str, Any]:
+def _start(session: Session, svc: Services, job: Job) -> JobStarted:
     session.commit()  # the worker must see the job before it is queued
     svc.queue.enqueue(job.id)
     return {"job_id": job.id, "status": job.status, "status_url": f"/jobs/{job.id}"}
@@ -38,7 +39,7 @@ def create_job(
     user: User = Depends(current_user),
     session: Session = Depends(db_session, scope="function"),
     svc: Services = Depends(services),
-) -> dict[str, Any]:
+) -> JobStarted:
     options = dict(body.options)
     if "transcript" in options:
         raise ApiError(422, "invalid_options", "Give a transcript as transcript_upload_id, not as an option.")
@@ -77,7 +78,7 @@ def create_job_from_a_form(
     user: User = Depends(current_user),
     session: Session = Depends(db_session, scope="function"),
     svc: Services = Depends(services),
-) -> dict[str, Any]:
+) -> FormJobStarted:
     """Seed 004's traditional path: one small file in a multipart form, its job started at once (larger files
     go by presigned upload; JSON bodies to POST /api/jobs)."""
     stored = receive_small_file(media_file, svc, session, user, is_temp=True, allow_text=False)
@@ -90,7 +91,7 @@ def create_job_from_a_form(
     jobs.check_active_jobs(session, user, 1, svc.config.max_active_jobs)
     answer = _start(session, svc, jobs.create_job(session, user, upload, options))
     kind = rules.file_type(upload.content_type)
-    return {**answer, "upload_id": upload.id, "s3_key": upload.s3_key, "file_type": kind}
+    return FormJobStarted(**answer, upload_id=upload.id, s3_key=upload.s3_key, file_type=kind)
 
 
 @router.post("/channel/download/selected")
@@ -99,7 +100,7 @@ def download_selected(
     user: User = Depends(current_user),
     session: Session = Depends(db_session, scope="function"),
     svc: Services = Depends(services),
-) -> dict[str, Any]:
+) -> SelectionStarted:
     """Seed 000: one job over several videos or uploads, one results ZIP with a folder for each (an error
     placeholder where one failed).
 
@@ -118,12 +119,12 @@ def download_selected(
             "uploads here.",
         )
     answer = _start(session, svc, jobs.create_video_job(session, user, body.video_ids or [], extra))
-    return {**answer, "results_url": f"/channel/download/results/{answer['job_id']}"}
+    return SelectionStarted(**answer, results_url=f"/channel/download/results/{answer['job_id']}")
 
 
 def _start_batch(
     session: Session, svc: Services, user: User, upload_ids: list[str], options: dict[str, Any], extra: dict[str, Any]
-) -> dict[str, Any]:
+) -> SelectionStarted:
     if "transcript" in options:
         raise ApiError(422, "invalid_options", "A transcript goes with one video: give it in POST /api/jobs.")
     uploads = [svc_uploads.owned_upload(session, user, upload_id) for upload_id in dict.fromkeys(upload_ids)]
@@ -151,7 +152,7 @@ def process_video_s3(
     user: User = Depends(current_user),
     session: Session = Depends(db_session, scope="function"),
     svc: Services = Depends(services),
-) -> dict[str, Any]:
+) -> S3JobStarted:
     upload = svc_uploads.upload_by_key(session, user, body.s3_key)
     jobs.ready_upload(session, svc.store, upload)
     options: dict[str, Any] = {
@@ -162,8 +163,8 @@ def process_video_s3(
     jobs.check_active_jobs(session, user, 1, svc.config.max_active_jobs)
     answer = _start(session, svc, jobs.create_job(session, user, upload, options))
     size_mb = (upload.size or 0) / 1_000_000
-    answer["message"] = f"Video processing job created from S3 ({size_mb:.2f}MB). Use the job_id to check status."
-    return answer
+    message = f"Video processing job created from S3 ({size_mb:.2f}MB). Use the job_id to check status."
+    return S3JobStarted(**answer, message=message)
 
 
 @router.get("/api/jobs")
@@ -173,7 +174,7 @@ def list_jobs(
     status: str | None = Query(default=None, max_length=16),
     user: User = Depends(current_user),
     session: Session = Depends(db_session, scope="function"),
-) -> dict[str, Any]:
+) -> JobList:
     where = [Job.user_id == user.id]
     if status:
         where.append(Job.status == status)
@@ -191,7 +192,7 @@ def job_status(
     user: User = Depends(current_user),
     session: Session = Depends(db_session, scope="function"),
     svc: Services = Depends(services),
-) -> dict[str, Any]:
+) -> JobDocument:
     job = jobs.owned_job(session, user, job_id)
     if is_batch(job.options) and job.status == "processing" and refresh_batch(session, job):
         settle_in_background(svc, job.id)  # every upload's job ended, but the batch was not settled
@@ -204,7 +205,7 @@ def cancel_job(
     user: User = Depends(current_user),
     session: Session = Depends(db_session, scope="function"),
     svc: Services = Depends(services),
-) -> dict[str, Any]:
+) -> JobDocument:
     job = jobs.owned_job(session, user, job_id)
     if job.status in jobs.FINISHED:
         raise ApiError(409, "job_finished", f"The job is already {job.status}.")

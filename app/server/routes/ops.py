@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 import logging
 import threading
-from typing import Any
 
 import psutil
 from fastapi import APIRouter, Depends
@@ -13,6 +12,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ..answers import GcDone, Health, JobCounts, MemoryUse, Readiness
 from ..db import Job, User
 from ..services import Services, admin_user, db_session, services
 
@@ -21,11 +21,18 @@ router = APIRouter(tags=["operations"])
 
 
 @router.get("/healthz")
-def healthz() -> dict[str, str]:
+def healthz() -> Health:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    response_class=JSONResponse,
+    responses={
+        200: {"model": Readiness, "description": "The database and the object store answer"},
+        503: {"model": Readiness, "description": "One of them does not: `checks` says which"},
+    },
+)
 def readyz(svc: Services = Depends(services)) -> JSONResponse:
     checks: dict[str, str] = {}
     for name, probe in (("database", svc.db.ping), ("s3", svc.store.ping)):
@@ -36,13 +43,14 @@ def readyz(svc: Services = Depends(services)) -> JSONResponse:
             log.warning("readiness check %s failed: %s", name, type(exc).__name__)
             checks[name] = f"unavailable: {type(exc).__name__}"
     ready = all(v == "ok" for v in checks.values())
-    return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+    answer: Readiness = {"ready": ready, "checks": checks}
+    return JSONResponse(answer, status_code=200 if ready else 503)
 
 
 @router.get("/debug/jobs")
 def debug_jobs(
     _admin: User = Depends(admin_user), session: Session = Depends(db_session, scope="function")
-) -> dict[str, Any]:
+) -> JobCounts:
     counts = dict(session.execute(select(Job.status, func.count()).group_by(Job.status)).all())
     active = session.scalars(select(Job).where(Job.status.in_(("pending", "processing"))).limit(100))
     return {
@@ -51,29 +59,31 @@ def debug_jobs(
     }
 
 
-def _memory() -> dict[str, Any]:
+def _rss_and_vms() -> tuple[int, int]:
     info = psutil.Process().memory_info()
-    return {"rss_bytes": info.rss, "vms_bytes": info.vms}
+    return info.rss, info.vms
 
 
 @router.get("/debug/memory")
-def debug_memory(_admin: User = Depends(admin_user)) -> dict[str, Any]:
+def debug_memory(_admin: User = Depends(admin_user)) -> MemoryUse:
     """This server process's memory, as an operator watches for growth (seed 000)."""
+    rss, vms = _rss_and_vms()
     return {
-        **_memory(),
+        "rss_bytes": rss,
+        "vms_bytes": vms,
         "threads": threading.active_count(),
         "gc": {"counts": list(gc.get_count()), "tracked_objects": len(gc.get_objects())},
     }
 
 
 @router.post("/debug/gc")
-def debug_gc(_admin: User = Depends(admin_user)) -> dict[str, Any]:
+def debug_gc(_admin: User = Depends(admin_user)) -> GcDone:
     """A full garbage collection, then free heap memory handed back to the system (seed 000)."""
     from ..malloc_arenas import release_free_memory
 
-    before = _memory()["rss_bytes"]
+    before = _rss_and_vms()[0]
     collected = gc.collect()
     released = release_free_memory()
-    after = _memory()["rss_bytes"]
+    after = _rss_and_vms()[0]
     log.info("debug: gc collected %d objects; RSS %d -> %d bytes", collected, before, after)
     return {"collected": collected, "heap_trimmed": released, "rss_before_bytes": before, "rss_after_bytes": after}

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import logging
 from pathlib import PurePosixPath
-from typing import Any
 
 from fastapi import APIRouter, Depends, Response
 from sqlalchemy.orm import Session
 
 from .. import jobs_service as jobs
+from ..answers import OutputDeleted, OutputLink
 from ..db import JobItem, User
 from ..errors import ApiError, not_found
 from ..services import Services, current_user, db_session, services
@@ -44,7 +44,7 @@ def output_url(
     user: User = Depends(current_user),
     session: Session = Depends(db_session, scope="function"),
     svc: Services = Depends(services),
-) -> dict[str, Any]:
+) -> OutputLink:
     """A link to one output: presigned for S3_DOWNLOAD_EXPIRATION seconds, and its public URL where the
     bucket is public (AWS_S3_BASE_URL)."""
     key = _stored_key(_output(session, user, job_id, item_id))
@@ -52,7 +52,7 @@ def output_url(
     if head is None:
         raise ApiError(410, "output_missing", f"{item_id} is no longer in storage.")
     expires = svc.config.download_expiry
-    answer: dict[str, Any] = {
+    answer: OutputLink = {
         "url": svc.store.presigned_get_url(key, expires, PurePosixPath(key).name),
         "expires_in": expires,
         "size": head.size,
@@ -63,7 +63,15 @@ def output_url(
     return answer
 
 
-@router.head("/api/jobs/{job_id}/items/{item_id}")
+@router.head(
+    "/api/jobs/{job_id}/items/{item_id}",
+    response_class=Response,
+    responses={
+        200: {"description": "Stored: Content-Length is its size (no body, as for any HEAD)"},
+        404: {"description": "No such output"},
+        410: {"description": "The output was stored once and is gone"},
+    },
+)
 def output_exists(
     job_id: str,
     item_id: str,
@@ -88,7 +96,7 @@ def delete_output(
     user: User = Depends(current_user),
     session: Session = Depends(db_session, scope="function"),
     svc: Services = Depends(services),
-) -> dict[str, Any]:
+) -> OutputDeleted:
     """Remove one stored output of a finished job (the results ZIP keeps its copy). Deleting twice is fine."""
     item = _output(session, user, job_id, item_id)
     if item.job.status not in jobs.FINISHED:

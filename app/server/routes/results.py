@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from sqlalchemy.orm import Session
 
 from .. import jobs_service as jobs
+from ..answers import ResultsLink, file_answer
 from ..byte_ranges import Unsatisfiable, parse_byte_range
 from ..db import Job, User
 from ..errors import ApiError
@@ -61,8 +62,15 @@ def _body(svc: Services, key: str, byte_range: str | None) -> Iterator[bytes]:
         body.close()
 
 
-@router.get("/api/jobs/{job_id}/results.zip")
-@router.get("/channel/download/results/{job_id}", deprecated=True)
+# The ZIP's bytes, documented as such (a route's default is a JSON answer).
+ZIP_ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: file_answer("application/zip", "The results ZIP"),
+    206: file_answer("application/zip", "The asked byte range of the results ZIP (Range, If-Range)"),
+}
+
+
+@router.get("/api/jobs/{job_id}/results.zip", response_class=Response, responses=ZIP_ANSWERS)
+@router.get("/channel/download/results/{job_id}", deprecated=True, response_class=Response, responses=ZIP_ANSWERS)
 @router.head("/api/jobs/{job_id}/results.zip", include_in_schema=False)
 @router.head("/channel/download/results/{job_id}", include_in_schema=False)
 def results_zip(
@@ -113,7 +121,7 @@ def results_url(
     user: User = Depends(current_user),
     session: Session = Depends(db_session, scope="function"),
     svc: Services = Depends(services),
-) -> dict[str, Any]:
+) -> ResultsLink:
     job = _ready_job(session, user, job_id)
     head = _stored(svc, job)
     expires = svc.config.download_expiry

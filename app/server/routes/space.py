@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends
 from sqlalchemy.orm import Session
 
 from .. import uploads_service as svc_uploads
+from ..answers import SpaceFreed
 from ..db import User
 from ..retention import free_finished_jobs
 from ..services import Services, current_user, db_session, services
@@ -22,7 +21,7 @@ def free_space(
     user: User = Depends(current_user),
     session: Session = Depends(db_session, scope="function"),
     svc: Services = Depends(services),
-) -> dict[str, Any]:
+) -> SpaceFreed:
     """Remove the results, outputs and originals of the caller's finished jobs, except those to keep."""
     freed = free_finished_jobs(svc, session, user.id, keep=set(body.keep_job_ids), finished_before=None)
     return {

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from .. import upload_rules as rules
 from .. import uploads_service as svc_uploads
+from ..answers import PrefixUse, StorageOverview, TempSweep, UploadDocument
 from ..cleanup import sweep_temp
 from ..db import Job, Upload, User, new_id
 from ..errors import ApiError
@@ -31,7 +32,7 @@ def _store_small(
     size: int,
     stream: Any,
     is_temp: bool,
-) -> dict[str, Any]:
+) -> UploadDocument:
     svc_uploads.check_quota(session, user, size, svc.config.max_pending_uploads)
     upload_id = new_id()
     prefix = svc.config.temp_prefix if is_temp else _permanent_prefix(svc, content_type)
@@ -59,7 +60,7 @@ def _permanent_prefix(svc: Services, content_type: str) -> str:
 
 def receive_small_file(
     file: UploadFile, svc: Services, session: Session, user: User, is_temp: bool, allow_text: bool
-) -> dict[str, Any]:
+) -> UploadDocument:
     filename = rules.check_filename(file.filename or "")
     content_type = rules.resolve_media_type(file.content_type, filename, allow_text=allow_text)
     size = file.size if file.size is not None else 0
@@ -75,7 +76,7 @@ def upload_file(
     user: User = Depends(current_user),
     session: Session = Depends(db_session, scope="function"),
     svc: Services = Depends(services),
-) -> dict[str, Any]:
+) -> UploadDocument:
     """A small video or audio file streamed through the API (up to S3_MULTIPART_THRESHOLD)."""
     return receive_small_file(file, svc, session, user, is_temp, allow_text=False)
 
@@ -87,7 +88,7 @@ def upload_transcript_file(
     user: User = Depends(current_user),
     session: Session = Depends(db_session, scope="function"),
     svc: Services = Depends(services),
-) -> dict[str, Any]:
+) -> UploadDocument:
     return receive_small_file(file, svc, session, user, is_temp, allow_text=True)
 
 
@@ -98,7 +99,7 @@ def upload_transcript_text(
     user: User = Depends(current_user),
     session: Session = Depends(db_session, scope="function"),
     svc: Services = Depends(services),
-) -> dict[str, Any]:
+) -> UploadDocument:
     filename = rules.check_filename(body.filename)
     data = body.content.encode("utf-8")
     return _store_small(svc, session, user, filename, "text/plain", len(data), io.BytesIO(data), is_temp)
@@ -110,7 +111,7 @@ def move_to_permanent(
     user: User = Depends(current_user),
     session: Session = Depends(db_session, scope="function"),
     svc: Services = Depends(services),
-) -> dict[str, Any]:
+) -> UploadDocument:
     upload = svc_uploads.owned_upload(session, user, upload_id)
     if upload.status != "uploaded":
         raise ApiError(409, "not_uploaded", f"This upload is {upload.status}; only uploaded files can move.")
@@ -133,7 +134,7 @@ def cleanup_temp(
     _admin: User = Depends(admin_user),
     session: Session = Depends(db_session, scope="function"),
     svc: Services = Depends(services),
-) -> dict[str, Any]:
+) -> TempSweep:
     cutoff = datetime.now(UTC) - timedelta(hours=hours)
     return sweep_temp(svc, session, cutoff)
 
@@ -143,14 +144,14 @@ def stats_overview(
     user: User = Depends(current_user),
     session: Session = Depends(db_session, scope="function"),
     svc: Services = Depends(services),
-) -> dict[str, Any]:
+) -> StorageOverview:
     prefixes = {
         "temp": svc.config.temp_prefix,
         "videos": svc.config.videos_prefix,
         "processed": svc.config.processed_prefix,
         "results": svc.config.results_prefix,
     }
-    per_prefix: dict[str, dict[str, int]] = defaultdict(lambda: {"count": 0, "bytes": 0})
+    per_prefix: defaultdict[str, PrefixUse] = defaultdict(lambda: PrefixUse(count=0, bytes=0))
     if user.is_admin:
         for name, prefix in prefixes.items():
             for obj in svc.store.list_objects(prefix):
@@ -172,7 +173,7 @@ def stats_overview(
         by_status[status] += 1
     return {
         "scope": scope,
-        "prefixes": {name: dict(per_prefix[name]) for name in prefixes},
+        "prefixes": {name: per_prefix[name] for name in prefixes},
         "uploads_by_status": dict(by_status),
         "total_bytes": sum(v["bytes"] for v in per_prefix.values()),
     }

@@ -5,15 +5,25 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from botocore.exceptions import ClientError
 from fastapi import APIRouter, Depends
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from sqlalchemy.orm import Session
 
 from .. import upload_rules as rules
 from .. import uploads_service as svc_uploads
+from ..answers import (
+    Completion,
+    DownloadLink,
+    PresignAnswer,
+    SignedPart,
+    SignedParts,
+    StoredPart,
+    UploadDocument,
+    UploadState,
+    file_answer,
+)
 from ..db import Upload, User, new_id
 from ..errors import ApiError
 from ..services import Services, current_user, db_session, services
@@ -35,7 +45,7 @@ def presigned_url(
     user: User = Depends(current_user),
     session: Session = Depends(db_session, scope="function"),
     svc: Services = Depends(services),
-) -> dict[str, Any]:
+) -> PresignAnswer:
     filename = rules.check_filename(body.filename)
     size = rules.check_size(body.file_size, svc.config.max_file_size)
     content_type = rules.resolve_media_type(body.content_type, filename)
@@ -55,7 +65,19 @@ def presigned_url(
     )
     expires = svc.config.presigned_expiry
     metadata = {"original-filename": rules.key_safe_name(filename), "upload-id": upload_id}
-    answer: dict[str, Any] = {
+    post = None
+    if rules.post_offered(size, streaming=body.streaming):
+        # Also beside a multipart plan: `complete` (or the job, for clients that never call it) takes
+        # whichever the client used (uploads_service.take_posted_object).
+        post = svc.store.presigned_post(upload.s3_key, content_type, size, expires, metadata)
+    if upload.method == "MULTIPART":
+        upload.part_size = rules.choose_part_size(size, body.part_size)
+        upload.part_count = rules.part_count(size, upload.part_size)
+        upload.checksum_algorithm = body.checksum_algorithm
+        upload.s3_upload_id = svc.store.create_multipart(upload.s3_key, content_type, metadata, body.checksum_algorithm)
+    session.add(upload)
+    session.flush()  # gives the upload its reserved job id
+    answer: PresignAnswer = {
         "upload_id": upload_id,
         "id": upload_id,  # seed 001's name for it
         "method": upload.method,
@@ -64,28 +86,16 @@ def presigned_url(
         "bucket": svc.store.bucket,
         "expires_in": expires,
         "max_file_size": svc.config.max_file_size,
-        "job_id": upload.reserved_job_id or "",
+        "job_id": upload.reserved_job_id,
+        "status_url": f"/jobs/{upload.reserved_job_id}",
     }
-    if rules.post_offered(size, streaming=body.streaming):
-        # Also beside a multipart plan: `complete` (or the job, for clients that never call it) takes
-        # whichever the client used (uploads_service.take_posted_object).
-        post = svc.store.presigned_post(upload.s3_key, content_type, size, expires, metadata)
-        answer.update(upload_url=post["url"], upload_fields=post["fields"])
+    if post is not None:
+        answer["upload_url"], answer["upload_fields"] = post["url"], post["fields"]
     if upload.method == "MULTIPART":
-        upload.part_size = rules.choose_part_size(size, body.part_size)
-        upload.part_count = rules.part_count(size, upload.part_size)
-        upload.checksum_algorithm = body.checksum_algorithm
-        upload.s3_upload_id = svc.store.create_multipart(upload.s3_key, content_type, metadata, body.checksum_algorithm)
-        answer.update(
-            part_size=upload.part_size,
-            part_count=upload.part_count,
-            checksum_algorithm=body.checksum_algorithm,
-            streaming=upload.streaming,
-        )
-    session.add(upload)
-    session.flush()
-    answer["job_id"] = upload.reserved_job_id
-    answer["status_url"] = f"/jobs/{upload.reserved_job_id}"
+        answer["part_size"] = upload.part_size or 0
+        answer["part_count"] = upload.part_count or 0
+        answer["checksum_algorithm"] = upload.checksum_algorithm
+        answer["streaming"] = upload.streaming
     return answer
 
 
@@ -105,11 +115,11 @@ def sign_parts(
     user: User = Depends(current_user),
     session: Session = Depends(db_session, scope="function"),
     svc: Services = Depends(services),
-) -> dict[str, Any]:
+) -> SignedParts:
     upload = _pending_multipart(session, user, upload_id)
     count = upload.part_count or 0
     expires = svc.config.presigned_expiry
-    signed = []
+    signed: list[SignedPart] = []
     for part in body.parts:
         if not 1 <= part.part_number <= count:
             raise ApiError(400, "invalid_part_number", f"Part numbers run from 1 to {count}.")
@@ -160,7 +170,7 @@ def list_parts(
     user: User = Depends(current_user),
     session: Session = Depends(db_session, scope="function"),
     svc: Services = Depends(services),
-) -> list[dict[str, Any]]:
+) -> list[StoredPart]:
     upload = _pending_multipart(session, user, upload_id)
     try:
         parts = svc.store.list_parts(upload.s3_key, upload.s3_upload_id or "")
@@ -178,7 +188,7 @@ def complete(
     user: User = Depends(current_user),
     session: Session = Depends(db_session, scope="function"),
     svc: Services = Depends(services),
-) -> dict[str, Any]:
+) -> Completion:
     body = body or CompleteRequest()
     upload = svc_uploads.owned_upload(session, user, upload_id)
     if upload.status == "uploaded":  # completing twice is harmless (a retry after a lost answer)
@@ -208,7 +218,7 @@ def abort(
     user: User = Depends(current_user),
     session: Session = Depends(db_session, scope="function"),
     svc: Services = Depends(services),
-) -> dict[str, Any]:
+) -> UploadState:
     upload = svc_uploads.owned_upload(session, user, upload_id)
     svc_uploads.abort_or_delete(svc.store, upload)
     return {"upload_id": upload.id, "status": upload.status}
@@ -219,7 +229,7 @@ def get_upload(
     upload_id: str,
     user: User = Depends(current_user),
     session: Session = Depends(db_session, scope="function"),
-) -> dict[str, Any]:
+) -> UploadDocument:
     return svc_uploads.describe(svc_uploads.owned_upload(session, user, upload_id))
 
 
@@ -229,7 +239,7 @@ def download_url(
     user: User = Depends(current_user),
     session: Session = Depends(db_session, scope="function"),
     svc: Services = Depends(services),
-) -> dict[str, Any]:
+) -> DownloadLink:
     upload = svc_uploads.owned_upload(session, user, upload_id)
     if upload.status != "uploaded":
         raise ApiError(409, "not_uploaded", f"This upload is {upload.status}; there is nothing to download.")
@@ -240,7 +250,11 @@ def download_url(
     }
 
 
-@router.get("/api/upload/{upload_id}/content")
+@router.get(
+    "/api/upload/{upload_id}/content",
+    response_class=Response,
+    responses={200: file_answer("application/octet-stream", "The file's bytes, with its own Content-Type")},
+)
 def content(
     upload_id: str,
     user: User = Depends(current_user),

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
+from ..answers import Callbacks, DispatchPayload, WorkOrder
 from ..db import Job
 from ..signing import sign_headers
 from .plan import job_prefixes, plan_items
@@ -39,11 +40,11 @@ class DispatchError(Exception):
 class Dispatcher(Protocol):
     def describe(self) -> str: ...
 
-    def send(self, payload: dict[str, Any]) -> None:
+    def send(self, payload: DispatchPayload) -> None:
         """Hand over one job's payload; raises DispatchError when the worker's side refused or was unreachable."""
 
 
-def work_order(svc: Services, job: Job) -> dict[str, Any]:
+def work_order(svc: Services, job: Job) -> WorkOrder:
     """What a worker needs to know about a job: its original, options and planned steps with their keys."""
     planned = {p.item_id: p.target_key for p in plan_items(svc.config, job.id, job.s3_key, job.options)}
     return {
@@ -60,7 +61,7 @@ def work_order(svc: Services, job: Job) -> dict[str, Any]:
     }
 
 
-def dispatch_payload(svc: Services, job: Job) -> dict[str, Any]:
+def dispatch_payload(svc: Services, job: Job) -> DispatchPayload:
     """The work order, with what a worker elsewhere needs besides: a URL to read the original, and where to
     call back (it signs those calls with the shared WORKER_SECRET, which is never sent)."""
     base = svc.config.api_base_url.rstrip("/")
@@ -68,14 +69,14 @@ def dispatch_payload(svc: Services, job: Job) -> dict[str, Any]:
     if job.s3_key:  # (a job over selected videos has no original here: the worker fetches them)
         order["source"]["url"] = svc.store.presigned_get_url(job.s3_key, SOURCE_URL_EXPIRY_S)
         order["source"]["url_expires_in"] = SOURCE_URL_EXPIRY_S
-    order["callbacks"] = {
+    callbacks: Callbacks = {
         "api_base_url": base,
         "work_order": f"{base}/internal/job/{job.id}",
         "video_complete": f"{base}/internal/job/{job.id}/video-complete",
         "video_failed": f"{base}/internal/job/{job.id}/video-failed",
         "finished": f"{base}/internal/job/{job.id}/finished",
     }
-    return order
+    return DispatchPayload(**order, callbacks=callbacks)
 
 
 class LambdaDispatcher:
@@ -98,7 +99,7 @@ class LambdaDispatcher:
     def describe(self) -> str:
         return f"Lambda function {self.function}"
 
-    def send(self, payload: dict[str, Any]) -> None:
+    def send(self, payload: DispatchPayload) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
@@ -124,7 +125,7 @@ class WebhookDispatcher:
     def describe(self) -> str:
         return f"webhook {self.url.split('?', 1)[0]}"
 
-    def send(self, payload: dict[str, Any]) -> None:
+    def send(self, payload: DispatchPayload) -> None:
         import requests  # here, not at the top: the API imports this module, and most servers never POST
 
         body = json.dumps(payload).encode()
