@@ -28,7 +28,11 @@ def pad_with_free_box(path: Path, size: int) -> Path:
     are printable, and the server's check then calls the file incomplete.)"""
     with open(path, "ab") as out:
         out.write((size).to_bytes(4, "big") + b"free")
-        out.write(os.urandom(size - 8))
+        left = size - 8
+        while left:  # a block at a time: the seeds' own sizes go up to 2 GB
+            block = os.urandom(min(left, 16 * 1024 * 1024))
+            out.write(block)
+            left -= len(block)
     return path
 
 
