@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import requests
@@ -48,6 +50,26 @@ class SignedPart:
     part_number: int
     url: str
     headers: dict[str, str]
+    fresh_until: float | None = None  # time.monotonic() after which the URL is too close to expiring to use
+
+    @property
+    def stale(self) -> bool:
+        return self.fresh_until is not None and time.monotonic() >= self.fresh_until
+
+
+def fresh_until(answer: Mapping[str, Any], received: float) -> float | None:
+    """Until when (on time.monotonic(), from ``received``) the URLs of a sign answer are safe to start a
+    send on: their lifetime less a margin for the request to reach S3 (a quarter of it, at most 30 s).
+    The lifetime is the answer's ``expires_in`` (counted from its arrival, so a client clock that is off
+    does not matter), else ``expires_at`` read on this machine's clock; None when it says neither."""
+    lifetime = answer.get("expires_in")
+    if not isinstance(lifetime, int | float) or isinstance(lifetime, bool):
+        try:
+            expires_at = datetime.fromisoformat(str(answer["expires_at"]).replace("Z", "+00:00"))
+            lifetime = (expires_at - datetime.now(UTC)).total_seconds()
+        except (KeyError, ValueError, TypeError):
+            return None
+    return received + lifetime - min(30.0, max(0.0, lifetime) / 4)
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -172,7 +194,8 @@ class BackendClient:
         for start in range(0, len(numbers), 1000):  # the server signs at most 1,000 per call
             batch = [{"part_number": n, **_checksum_fields(parts[n])} for n in numbers[start : start + 1000]]
             answer = self.request("POST", f"/api/upload/{upload_id}/parts", json={"parts": batch}, idempotent=True)
-            signed += [SignedPart(p["part_number"], p["url"], p.get("headers") or {}) for p in answer["parts"]]
+            until = fresh_until(answer, time.monotonic())
+            signed += [SignedPart(p["part_number"], p["url"], p.get("headers") or {}, until) for p in answer["parts"]]
         return signed
 
     def list_parts(self, upload_id: str) -> list[dict[str, Any]]:

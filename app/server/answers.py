@@ -66,8 +66,12 @@ class SignedPart(TypedDict):
 
 
 class SignedParts(TypedDict):
+    """`expires_in`: seconds the URLs stay valid from this answer on (a client's own clock may be off; it
+    counts from when the answer arrived); `expires_at`: the same moment on the server's clock."""
+
     parts: list[SignedPart]
     expires_at: str
+    expires_in: float
 
 
 class StoredPart(TypedDict):

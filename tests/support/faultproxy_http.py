@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -103,6 +104,7 @@ class RequestRecord:
     target: str
     faults: list[str] = field(default_factory=list)
     body_bytes_forwarded: int = 0
+    seen_at: float = field(default_factory=time.time)  # wall clock when its head arrived (presigned URLs use it)
 
 
 @dataclass(eq=False)  # faults are compared by identity: two alike faults are two faults

@@ -75,6 +75,10 @@ def send_part(ctx: EngineContext, job: FileJob, upload_id: str, task: PartTask, 
 
     def attempt() -> requests.Response:
         assert task.signed is not None
+        if task.signed.stale:  # signed ahead, then queued: a send started now could arrive after it expires
+            log.info("%s part %d: its URL is about to expire; asking for a new one first", job.name, part.number)
+            (task.signed,) = ctx.client.sign_parts(upload_id, {part.number: task.sign_fields})
+            task.resigned += 1
         task.attempts += 1
         with ctx.watchdog.watching((file_id, part.number)) as activity:
             body = _body(

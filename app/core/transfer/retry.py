@@ -15,6 +15,7 @@ classification and the jitter (with an injectable random source, so tests can ch
 
 from __future__ import annotations
 
+import html
 import logging
 import random
 import re
@@ -44,7 +45,14 @@ RETRYABLE_S3_CODES = frozenset(
         "ThrottlingException",
     }
 )
-RESIGN_S3_CODES = frozenset({"ExpiredToken", "TokenRefreshRequired"})
+# A URL (or its signature) the store no longer takes: ask the backend for a new one. Stores word it
+# differently: AWS 403 AccessDenied "Request has expired", rclone 400 AccessDenied "...difference between the
+# request time and the server's time...", others RequestTimeTooSkewed / SignatureDoesNotMatch. Re-signs have
+# their own small budget (BackoffPolicy.max_resigns), so a refusal that a new URL does not cure still ends.
+RESIGN_S3_CODES = frozenset(
+    {"ExpiredToken", "TokenRefreshRequired", "RequestExpired", "RequestTimeTooSkewed", "SignatureDoesNotMatch"}
+)
+_STALE_URL_WORDS = ("expired", "request time", "time too skewed")
 ERROR_BODY_LIMIT = 64 * 1024
 
 _CODE = re.compile(r"<Code>\s*([^<]{1,200}?)\s*</Code>")
@@ -89,7 +97,8 @@ def redact(text: str) -> str:
 def parse_s3_error(body: str) -> tuple[str | None, str | None]:
     """(Code, Message) from an S3 XML error body; (None, None) if it is not one."""
     code, message = _CODE.search(body), _MESSAGE.search(body)
-    return (code.group(1) if code else None), (message.group(1) if message else None)
+    # XML escapes (&#39;, &amp;, &quot;) are the body's, not the store's words.
+    return (html.unescape(code.group(1)) if code else None), (html.unescape(message.group(1)) if message else None)
 
 
 def _error_body(response: requests.Response) -> str:
@@ -107,7 +116,8 @@ def classify_response(response: requests.Response) -> Failure | None:
     code, message = parse_s3_error(_error_body(response))
     detail = f"HTTP {status}" + (f" {code}" if code else "") + (f": {message}" if message else "")
     detail = redact(detail)
-    if (status == 403 and message and "expired" in message.lower()) or code in RESIGN_S3_CODES:
+    stale_words = status in (400, 403) and message and any(w in message.lower() for w in _STALE_URL_WORDS)
+    if stale_words or code in RESIGN_S3_CODES:
         return Failure(FailureKind.RESIGN, f"the upload URL expired ({detail})", status, code)
     if status >= 500 and status != 501:
         reason = f"the storage service had a temporary error ({detail})"

@@ -119,6 +119,9 @@ def sign_parts(
     upload = _pending_multipart(session, user, upload_id)
     count = upload.part_count or 0
     expires = svc.config.presigned_expiry
+    # The URLs' signing time is whole seconds (X-Amz-Date), so they expire up to 1 s before now + expires:
+    # take the second before signing as the start, never later than theirs.
+    signed_from = datetime.now(UTC).replace(microsecond=0)
     signed: list[SignedPart] = []
     for part in body.parts:
         if not 1 <= part.part_number <= count:
@@ -144,8 +147,9 @@ def sign_parts(
         if part.checksum_crc32c:
             headers["x-amz-checksum-crc32c"] = part.checksum_crc32c
         signed.append({"part_number": part.part_number, "url": url, "headers": headers})
-    expires_at = datetime.now(UTC) + timedelta(seconds=expires)
-    return {"parts": signed, "expires_at": expires_at.isoformat().replace("+00:00", "Z")}
+    expires_at = signed_from + timedelta(seconds=expires)
+    left = (expires_at - datetime.now(UTC)).total_seconds()
+    return {"parts": signed, "expires_at": expires_at.isoformat().replace("+00:00", "Z"), "expires_in": round(left, 3)}
 
 
 def _check_part_length(upload: Upload, number: int, length: int, count: int) -> None:

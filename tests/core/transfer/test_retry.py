@@ -27,6 +27,13 @@ REQUEST_TIMEOUT_XML = (
 )
 NO_SUCH_UPLOAD_XML = b"<Error><Code>NoSuchUpload</Code><Message>The upload does not exist.</Message></Error>"
 ACCESS_DENIED_XML = b"<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"
+# What `rclone serve s3` (1.75) answers a presigned URL past its expiry: 400, AccessDenied, XML-escaped words.
+RCLONE_EXPIRED_XML = (
+    b"<Error><Code>AccessDenied</Code><Message>The difference between the request time and the server&#39;s"
+    b" time is too large.</Message></Error>"
+)
+SKEWED_XML = b"<Error><Code>RequestTimeTooSkewed</Code><Message>Too skewed.</Message></Error>"
+SIGNATURE_XML = b"<Error><Code>SignatureDoesNotMatch</Code><Message>The signature &amp; the key</Message></Error>"
 
 
 def put(proxy: FaultProxy, body: bytes = b"part", **kwargs) -> requests.Response:
@@ -43,6 +50,9 @@ def put(proxy: FaultProxy, body: bytes = b"part", **kwargs) -> requests.Response
         (429, b"", FailureKind.RETRY, None),
         (403, EXPIRED_XML, FailureKind.RESIGN, "AccessDenied"),
         (403, ACCESS_DENIED_XML, FailureKind.FATAL, "AccessDenied"),
+        (400, RCLONE_EXPIRED_XML, FailureKind.RESIGN, "AccessDenied"),
+        (403, SKEWED_XML, FailureKind.RESIGN, "RequestTimeTooSkewed"),
+        (403, SIGNATURE_XML, FailureKind.RESIGN, "SignatureDoesNotMatch"),
         (404, NO_SUCH_UPLOAD_XML, FailureKind.FATAL, "NoSuchUpload"),
         (400, b"<Error><Code>InvalidArgument</Code></Error>", FailureKind.FATAL, "InvalidArgument"),
         (501, b"", FailureKind.FATAL, None),
@@ -53,6 +63,15 @@ def test_responses_are_classified(proxy: FaultProxy, status, body, kind, code):
     failure = classify(put(proxy))
     assert (failure.kind, failure.status, failure.code) == (kind, status, code)
     assert str(status) in failure.reason
+
+
+def test_a_stores_words_come_without_their_xml_escapes(proxy: FaultProxy):
+    """Issue 15 item 6: "server&#39;s" reached the user's screen as written in the XML."""
+    proxy.respond(400, RCLONE_EXPIRED_XML)
+    failure = classify(put(proxy))
+    assert "the server's time" in failure.reason and "&#39;" not in failure.reason, failure.reason
+    proxy.respond(403, SIGNATURE_XML)
+    assert "The signature & the key" in classify(put(proxy)).reason
 
 
 def test_success_is_not_a_failure(proxy: FaultProxy):
