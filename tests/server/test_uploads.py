@@ -311,3 +311,19 @@ def test_a_form_posted_to_another_users_key_is_never_taken_as_theirs(
     answer = bob.call("POST", f"/api/upload/{target['upload_id']}/complete", json={})
     assert answer.status_code != 200 and answer.json()["code"] == "object_mismatch", answer.text
     assert not object_exists(server, target["s3_key"])  # her bytes are gone, not kept under his name
+
+
+def test_a_download_link_is_only_given_for_an_object_still_stored(
+    user: User, server: RunningServer, tmp_path: Path
+) -> None:
+    """Issue 15 item 7: /download handed out a URL that 404s once the object was gone; now 410, as results."""
+    path = tmp_path / "gone.mp4"
+    random_file(path, 64 * 1024)
+    data = presign(user, path)
+    with open(path, "rb") as f:
+        assert requests.post(data["upload_url"], data=data["upload_fields"], files={"file": f}, timeout=60).ok
+    assert user.call("POST", f"/api/upload/{data['upload_id']}/complete", json={}).status_code == 200
+    server.services.store.delete(data["s3_key"])  # lost behind the server's back (a lifecycle rule, a sweep)
+    answer = user.call("GET", f"/api/upload/{data['upload_id']}/download")
+    assert answer.status_code == 410 and answer.json()["code"] == "object_missing", answer.text
+    assert "gone.mp4" in answer.json()["detail"]

@@ -247,6 +247,8 @@ def download_url(
     upload = svc_uploads.owned_upload(session, user, upload_id)
     if upload.status != "uploaded":
         raise ApiError(409, "not_uploaded", f"This upload is {upload.status}; there is nothing to download.")
+    if svc.store.head(upload.s3_key) is None:  # a link that would only 404 helps nobody (as the results route)
+        raise ApiError(410, "object_missing", f"{upload.filename} is no longer in storage.")
     expires = svc.config.download_expiry
     return {
         "url": svc.store.presigned_get_url(upload.s3_key, expires, rules.key_safe_name(upload.filename)),
