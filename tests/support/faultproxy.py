@@ -152,10 +152,11 @@ class FaultProxy:
         content_type: str = "application/xml",
         connection: int | None = None,
         match: bytes | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         """Answer the next ``count`` matching requests with a canned response instead of forwarding
         them (the request body is read and dropped first, then the connection is closed)."""
-        response = canned_response(status, body, content_type)
+        response = canned_response(status, body, content_type, headers)
         self._arm(Fault("respond", 0, count, connection, match, response=response, status=status))
 
     def slow_down(self, count: int = 1, *, match: bytes | None = None) -> None:

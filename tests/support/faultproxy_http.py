@@ -68,10 +68,11 @@ def response_body_length(head: bytes, method: str) -> int | None:
     return None
 
 
-def canned_response(status: int, body: bytes, content_type: str) -> bytes:
+def canned_response(status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> bytes:
     reason = HTTPStatus(status).phrase
+    extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
     head = (
-        f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\n"
+        f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\n{extra}"
         f"Content-Length: {len(body)}\r\nConnection: close\r\nServer: faultproxy\r\n\r\n"
     )
     return head.encode("latin-1") + body

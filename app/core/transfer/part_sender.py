@@ -12,6 +12,7 @@ part's ETag must be the MD5 of the bytes sent.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,10 +23,17 @@ from app.core.transfer.checksums import ChecksumAlgorithm, PartChecksum
 from app.core.transfer.context import EngineContext, FileJob
 from app.core.transfer.growing import GrowingFile, GrowingPartBody
 from app.core.transfer.planning import Part
-from app.core.transfer.retry import Failure
+from app.core.transfer.retry import Failure, RetryableTransferError
 from app.core.transfer.streams import PartBody
 
 log = logging.getLogger(__name__)
+
+# An ETag as stores send it: quoted (S3, MinIO, rclone, this server's folder store), or bare MD5 hex.
+_ETAG = re.compile(r'^(?:W/)?"[^"\s]+"$|^[0-9A-Fa-f]{32}(?:-\d+)?$')
+
+
+def usable_etag(etag: str | None) -> bool:
+    return etag is not None and _ETAG.match(etag) is not None
 
 
 class LeadPartUnverified(Exception):
@@ -85,7 +93,14 @@ def send_part(ctx: EngineContext, job: FileJob, upload_id: str, task: PartTask, 
                 task, job.path, throttle=ctx.throttle, on_bytes=on_bytes, control=handle.control, activity=activity
             )
             bodies[:] = [body]
-            return ctx.transport.put(task.signed.url, body, task.signed.headers)
+            response = ctx.transport.put(task.signed.url, body, task.signed.headers)
+        if response.status_code < 300 and not usable_etag(response.headers.get("ETag")):
+            # A connection cut inside the answer's head reads as a 200 without its ETag (or with part of
+            # it): the part may or may not be stored, and without the ETag it cannot be listed on complete.
+            # Send it again, like any other cut; it is never a reason to give the upload up.
+            response.close()
+            raise RetryableTransferError(f"the answer had no usable ETag ({response.headers.get('ETag')!r})")
+        return response
 
     def resign(failure: Failure) -> None:
         log.info("%s part %d: %s; asking for a new URL", job.name, part.number, failure.reason)
@@ -108,10 +123,7 @@ def send_part(ctx: EngineContext, job: FileJob, upload_id: str, task: PartTask, 
     except BaseException:
         ctx.progress.rollback_part(file_id, part.number)
         raise
-    etag = response.headers.get("ETag")
-    if not etag:
-        # Without the ETag the part cannot be listed on complete; S3 always sends one.
-        raise RuntimeError(f"part {part.number} of {part_count}: the storage service answered without an ETag")
+    etag: str = response.headers["ETag"]  # usable: attempt() checked it
     if task.growing is not None:
         sent = bodies[-1].checksum
         if sent is None or not sent.matches_etag(etag):

@@ -71,6 +71,18 @@ def test_an_expired_url_is_resigned_for_that_part_and_sent_again(faults, uploade
     assert stored_sha256(uploader, result.upload_id) == digest
 
 
+@pytest.mark.parametrize("etag", [None, '"9e107d9d372bb6826bd81d'], ids=["no ETag", "a cut ETag"])
+def test_an_answer_without_a_usable_etag_sends_that_part_again(faults, uploader, make_engine, tmp_path, etag):
+    """Issue 15 item 11: a connection cut inside the answer's head reads as a 200 with no ETag (or part of
+    one); that aborted the whole multipart upload. Now it is a retryable failure of that part."""
+    path, digest = video(tmp_path, "no-etag.mp4", 16 * MiB)
+    faults.proxy.respond(200, b"", match=part_match(2), headers={"ETag": etag} if etag else None)
+    result = make_engine().submit(path).result(RESULT_TIMEOUT)
+    assert faults.proxy.fired == {"respond 200": 1}
+    assert faults.part_puts("no-etag.mp4") == {1: 1, 2: 2, 3: 1, 4: 1}
+    assert stored_sha256(uploader, result.upload_id) == digest
+
+
 def test_slow_down_twice_then_success_waits_capped_and_jittered(faults, uploader, make_engine, tmp_path):
     ranges: list[tuple[float, float]] = []
     waits: list[float] = []
