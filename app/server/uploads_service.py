@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Sequence
 
@@ -181,11 +182,32 @@ def complete_multipart(
         code = str(exc.response.get("Error", {}).get("Code", ""))
         if code in ("InvalidPart", "InvalidPartOrder", "EntityTooSmall"):
             raise ApiError(400, "invalid_parts", f"S3 refused the part list: {code}.") from exc
-        if is_missing(exc):
+        if not is_missing(exc):
+            raise
+        if not assembled_from(store, upload.s3_key, parts):
             raise ApiError(409, "upload_not_active", "S3 no longer knows this multipart upload.") from exc
-        raise
+        # An earlier complete went through at S3 but its answer was lost (the client died during it): the
+        # object is these parts, so record it, rather than have the client send the whole file again.
+        log.info("upload %s: S3 had assembled it already (an earlier complete); recording it", upload.id)
     verify_object(store, upload, size=size)
     upload.part_count = count
+
+
+def assembled_from(store: ObjectStore, key: str, parts: list[tuple[int, str]]) -> bool:
+    """Whether the object at `key` is the multipart assembly of exactly these parts: its ETag is S3's
+    multipart ETag of theirs (MD5 of the parts' MD5s, then "-" and their count). Where part ETags are not
+    MD5s (some stores), nothing can be told, and the answer is no."""
+    head = store.head(key)
+    if head is None or not parts:
+        return False
+    try:
+        digests = b"".join(bytes.fromhex(etag.strip().strip('"')) for _, etag in parts)
+    except ValueError:
+        return False
+    if len(digests) != 16 * len(parts):
+        return False
+    expected = f"{hashlib.md5(digests, usedforsecurity=False).hexdigest()}-{len(parts)}"
+    return head.etag.strip().strip('"').lower() == expected
 
 
 def sent_with_the_form(store: ObjectStore, upload: Upload, parts: Sequence[object] = ()) -> bool:

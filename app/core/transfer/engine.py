@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from app.core.api import BackendClient
+from app.core.api import BackendClient, BackendError
 from app.core.gated_pool import GatedPool
 from app.core.settings import MAX_CONCURRENCY
 from app.core.transfer.checksums import ChecksumAlgorithm
@@ -283,6 +283,13 @@ class UploadEngine:
                 return PostUpload(ctx, job, start, handle.size).run(started)
             try:
                 return MultipartUpload(ctx, job, start, handle.size).run(started)
+            except BackendError as refused:
+                if not (start.assembled and refused.status == 409):
+                    raise
+                # S3 had not assembled it after all (its multipart upload expired or was aborted).
+                abort_quietly(ctx, start.upload_id, f"S3 no longer holds its parts ({refused.detail})")
+                self.progress.remove_file(handle.file_id)
+                self.progress.add_file(handle.file_id, handle.size)
             except FileChangedOnResume as changed:
                 # The sampled fingerprint missed an edit: the old parts are not this file's any more.
                 abort_quietly(ctx, start.upload_id, f"{handle.path} changed since: {changed}")

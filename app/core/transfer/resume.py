@@ -43,6 +43,10 @@ class MultipartStart:
     algorithm: ChecksumAlgorithm
     reusable: dict[int, JournalPart] = field(default_factory=dict)
     resumed: bool = False
+    # Every part journaled but S3 no longer lists the upload: the last run most likely died during
+    # `complete`, after S3 assembled the object. Completing again with the journal's ETags records it; if
+    # the server refuses (409), the upload starts afresh.
+    assembled: bool = False
 
 
 @dataclass
@@ -142,6 +146,13 @@ def _pick_up(ctx: EngineContext, job: FileJob, entry: JournalEntry) -> Start | N
     except BackendError as error:
         if error.status not in (404, 409):
             raise
+        every_part = set(range(1, split(entry.size, entry.part_size).part_count + 1))
+        if error.status == 409 and entry.finished_part_numbers == every_part:
+            log.info("upload %s: S3 lists no parts but the journal holds them all; completing it", entry.upload_id)
+            parts = {part.number: part for part in entry.parts}
+            return MultipartStart(
+                entry.upload_id, entry.s3_key, entry.part_size, algorithm_of(record), parts, True, assembled=True
+            )
         ctx.journal.mark_aborted(entry.upload_id)
         return None
     reusable = _reusable_parts(entry, listed, entry.size)
