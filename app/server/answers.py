@@ -138,6 +138,7 @@ class TempSweep(TypedDict):
     aborted_multipart_uploads: int
     kept_in_use: int
     removed_partial_writes: int
+    expired_uploads: int
 
 
 class SpaceFreed(TypedDict):

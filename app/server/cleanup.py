@@ -68,15 +68,18 @@ def sweep_temp(svc: Services, session: Session, cutoff: datetime) -> TempSweep:
         for upload in uploads:
             if upload.status == "pending":
                 upload.status = "aborted"
+    expired = _expire_unused_forms(svc, session, cutoff)
     debris = _sweep_store_debris(svc)
     # A sweep that found nothing is said only at DEBUG: the built-in server sweeps at every launch.
     log.log(
-        logging.INFO if deleted or aborted or kept or debris else logging.DEBUG,
-        "temp sweep: %d objects (%d bytes) deleted, %d multipart uploads aborted, %d kept for unfinished jobs",
+        logging.INFO if deleted or aborted or kept or debris or expired else logging.DEBUG,
+        "temp sweep: %d objects (%d bytes) deleted, %d multipart uploads aborted, %d kept for unfinished jobs, "
+        "%d unused upload forms expired",
         deleted,
         deleted_bytes,
         aborted,
         kept,
+        expired,
     )
     return {
         "deleted_objects": deleted,
@@ -84,7 +87,30 @@ def sweep_temp(svc: Services, session: Session, cutoff: datetime) -> TempSweep:
         "aborted_multipart_uploads": aborted,
         "kept_in_use": kept,
         "removed_partial_writes": debris,
+        "expired_uploads": expired,
     }
+
+
+def _expire_unused_forms(svc: Services, session: Session, cutoff: datetime) -> int:
+    """Single-POST uploads still pending whose form expired before `cutoff` with nothing stored: their
+    client never sent the file (it died, or gave up), and nothing can arrive any more. They are marked
+    expired, so they count against the user's quota and pending-upload cap no longer. (A sent but never
+    completed file is an object in temp/, swept above; a multipart upload, with the multipart ones.)"""
+    lifetime = timedelta(seconds=svc.config.presigned_expiry)
+    naive_cutoff = cutoff.astimezone(UTC).replace(tzinfo=None)  # the records' times are naive UTC
+    stale = session.scalars(
+        select(Upload).where(
+            Upload.status == "pending", Upload.method == "POST", Upload.created_at < naive_cutoff - lifetime
+        )
+    )
+    expired = 0
+    for upload in stale:
+        if svc.store.head(upload.s3_key) is not None:
+            continue  # sent after all (a slow POST that began before its form expired): not ours to end
+        upload.status = "expired"
+        upload.error = "Its upload form expired before the file was sent."
+        expired += 1
+    return expired
 
 
 def _sweep_store_debris(svc: Services) -> int:

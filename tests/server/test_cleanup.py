@@ -101,3 +101,24 @@ def test_an_original_shared_by_two_jobs_goes_only_after_both(fast_server: Runnin
     # neither job found its original deleted under it by the other
     assert [doc["status"] for doc in docs] == ["completed", "completed"], docs
     assert not exists(fast_server, data["s3_key"])
+
+
+def test_an_upload_form_never_used_expires_and_stops_counting(s3_endpoint: str, tmp_path: Path) -> None:
+    """Issue 15 item 9: a small-file upload whose client died before using its form stayed pending forever,
+    counted against the quota and the pending-upload cap. The sweep now expires it once the form has."""
+    with reeldrop_server(s3_endpoint, tmp_path, env={"S3_UPLOAD_EXPIRATION": "1"}, run_worker=False) as server:
+        user, admin = server.add_user(), server.add_user(admin=True)
+        clip = make_clip(tmp_path / "sent.mp4", seconds=1, size="160x120")
+        body = {"filename": "never-sent.mp4", "file_size": 3_000_000, "content_type": "video/mp4"}
+        unused = user.call("POST", "/api/upload/presigned-url", json=body).json()
+        sent = upload(user, clip)  # sent and completed: not the sweep's to expire
+        assert user.call("GET", "/api/me").json()["used_bytes"] == 3_000_000 + clip.stat().st_size
+        time.sleep(1.2)  # the forms' lifetime
+        swept = admin.call("POST", "/api/upload/cleanup-temp?hours=0").json()
+        assert swept["expired_uploads"] == 1, swept
+        record = user.call("GET", f"/api/upload/{unused['upload_id']}").json()
+        assert record["status"] == "expired" and "expired before the file was sent" in record["error"]
+        assert user.call("GET", f"/api/upload/{sent['upload_id']}").json()["status"] == "deleted"  # old temp/
+        assert user.call("GET", "/api/me").json()["used_bytes"] == 0
+        late = user.call("POST", f"/api/upload/{unused['upload_id']}/complete", json={})
+        assert late.status_code == 409 and "expired" in late.json()["detail"], late.text
