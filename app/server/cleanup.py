@@ -6,6 +6,7 @@ Outputs (videos/, processed/, results/) are never deleted here.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -37,38 +38,15 @@ def _keys_in_use(session: Session) -> set[str]:
 def sweep_temp(svc: Services, session: Session, cutoff: datetime) -> TempSweep:
     """Delete temp objects last modified before `cutoff` and abort multipart uploads begun before it.
 
-    An original that an unfinished job still needs is kept, however old it is.
+    An original that an unfinished job still needs is kept, however old it is. Each step stands alone, and
+    what it changed in storage reaches the database before the next one starts: a store that cannot list
+    multipart uploads (s3rver, `rclone serve s3` at start-up) skips only that step, and never leaves records
+    saying "uploaded" for objects already deleted.
     """
     cutoff = _aware(cutoff)
-    prefix = svc.config.temp_prefix
-    objects = list(svc.store.list_objects(prefix))
-    in_use = _keys_in_use(session)  # read after listing: a job created meanwhile still protects its original
-    deleted, deleted_bytes, aborted, kept = 0, 0, 0, 0
-    for obj in objects:
-        if _aware(obj["LastModified"]) >= cutoff:
-            continue
-        if obj["Key"] in in_use:
-            kept += 1
-            continue
-        svc.store.delete(obj["Key"])
-        deleted += 1
-        deleted_bytes += int(obj["Size"])
-        for upload in session.scalars(select(Upload).where(Upload.s3_key == obj["Key"])):
-            if upload.status in ("pending", "uploaded"):
-                upload.status = "deleted"
-    for mpu in list(svc.store.list_multipart_uploads(prefix)):
-        uploads = list(session.scalars(select(Upload).where(Upload.s3_upload_id == mpu["UploadId"])))
-        # The later of the store's date and our own record: some stores (moto) report a fixed old date,
-        # and an upload we handed out within the window must never be aborted under its client.
-        started = max([_aware(mpu["Initiated"]), *(_aware(u.created_at) for u in uploads)])
-        if started >= cutoff:
-            continue
-        svc.store.abort_multipart(mpu["Key"], mpu["UploadId"])
-        aborted += 1
-        for upload in uploads:
-            if upload.status == "pending":
-                upload.status = "aborted"
-    expired = _expire_unused_forms(svc, session, cutoff)
+    deleted, deleted_bytes, kept = _step(session, "temp objects", lambda: _sweep_objects(svc, session, cutoff), 3)
+    (aborted,) = _step(session, "multipart uploads", lambda: (_sweep_multipart(svc, session, cutoff),), 1)
+    (expired,) = _step(session, "unused upload forms", lambda: (_expire_unused_forms(svc, session, cutoff),), 1)
     debris = _sweep_store_debris(svc)
     # A sweep that found nothing is said only at DEBUG: the built-in server sweeps at every launch.
     log.log(
@@ -89,6 +67,56 @@ def sweep_temp(svc: Services, session: Session, cutoff: datetime) -> TempSweep:
         "removed_partial_writes": debris,
         "expired_uploads": expired,
     }
+
+
+def _step(session: Session, name: str, work: Callable[[], tuple[int, ...]], counts: int) -> tuple[int, ...]:
+    """Run one step of the sweep and commit what it changed; a storage failure skips the rest of that step
+    (what it did so far is committed), is logged, and counts as nothing done; the sweep goes on."""
+    try:
+        done = work()
+    except (ClientError, BotoCoreError) as exc:
+        log.warning("temp sweep: %s skipped this time: %s", name, exc)
+        done = (0,) * counts
+    session.commit()
+    return done
+
+
+def _sweep_objects(svc: Services, session: Session, cutoff: datetime) -> tuple[int, int, int]:
+    objects = list(svc.store.list_objects(svc.config.temp_prefix))
+    in_use = _keys_in_use(session)  # read after listing: a job created meanwhile still protects its original
+    deleted, deleted_bytes, kept = 0, 0, 0
+    for obj in objects:
+        if _aware(obj["LastModified"]) >= cutoff:
+            continue
+        if obj["Key"] in in_use:
+            kept += 1
+            continue
+        svc.store.delete(obj["Key"])
+        deleted += 1
+        deleted_bytes += int(obj["Size"])
+        for upload in session.scalars(select(Upload).where(Upload.s3_key == obj["Key"])):
+            if upload.status in ("pending", "uploaded"):
+                upload.status = "deleted"
+        session.commit()  # the record follows each deletion at once: a later failure cannot undo it
+    return deleted, deleted_bytes, kept
+
+
+def _sweep_multipart(svc: Services, session: Session, cutoff: datetime) -> int:
+    aborted = 0
+    for mpu in list(svc.store.list_multipart_uploads(svc.config.temp_prefix)):
+        uploads = list(session.scalars(select(Upload).where(Upload.s3_upload_id == mpu["UploadId"])))
+        # The later of the store's date and our own record: some stores (moto) report a fixed old date,
+        # and an upload we handed out within the window must never be aborted under its client.
+        started = max([_aware(mpu["Initiated"]), *(_aware(u.created_at) for u in uploads)])
+        if started >= cutoff:
+            continue
+        svc.store.abort_multipart(mpu["Key"], mpu["UploadId"])
+        aborted += 1
+        for upload in uploads:
+            if upload.status == "pending":
+                upload.status = "aborted"
+        session.commit()
+    return aborted
 
 
 def _expire_unused_forms(svc: Services, session: Session, cutoff: datetime) -> int:

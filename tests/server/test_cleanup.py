@@ -14,6 +14,7 @@ from tests.server.test_processing import FAST, exists, s3_client
 from tests.server.test_seed_clients import wait_for_job
 from tests.support.files import make_clip
 from tests.support.servers import RunningServer, reeldrop_server
+from tests.support.upload_stack import upload_stack
 
 OUTPUT_KEYS = ("videos/v1/film_720p.mp4", "processed/j1/metadata.json", "results/j1.zip")
 
@@ -122,3 +123,31 @@ def test_an_upload_form_never_used_expires_and_stops_counting(s3_endpoint: str, 
         assert user.call("GET", "/api/me").json()["used_bytes"] == 0
         late = user.call("POST", f"/api/upload/{unused['upload_id']}/complete", json={})
         assert late.status_code == 409 and "expired" in late.json()["detail"], late.text
+
+
+NOT_IMPLEMENTED_XML = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NotImplemented</Code>'
+    b"<Message>A header you provided implies functionality that is not implemented.</Message></Error>"
+)
+
+
+def test_a_store_that_cannot_list_multipart_uploads_skips_only_that_step(tmp_path: Path) -> None:
+    """Issue 15 item 2: with ListMultipartUploads failing (always on s3rver, at start-up on rclone), the
+    sweep deleted temp objects and then lost its database update: records stayed "uploaded" and /download
+    handed out URLs that 404. Now each step stands alone and the database follows each deletion."""
+    with upload_stack(tmp_path / "stack", env={"S3_UPLOAD_EXPIRATION": "1"}) as stack:
+        server = stack.server
+        user, admin = server.add_user(), server.add_user(admin=True)
+        old = upload(user, make_clip(tmp_path / "old.mp4", seconds=1, size="160x120"))
+        body = {"filename": "never-sent.mp4", "file_size": 3_000_000, "content_type": "video/mp4"}
+        unused = user.call("POST", "/api/upload/presigned-url", json=body).json()
+        time.sleep(1.2)
+        stack.proxy.respond(501, NOT_IMPLEMENTED_XML, match=b"?uploads", count=5)
+        swept = admin.call("POST", "/api/upload/cleanup-temp?hours=0")
+        assert swept.status_code == 200, swept.text
+        assert stack.proxy.fired.get("respond 501", 0) >= 1  # the listing did fail
+        assert swept.json()["deleted_objects"] == 1 and swept.json()["aborted_multipart_uploads"] == 0
+        assert swept.json()["expired_uploads"] == 1  # the step after the failed one still ran
+        assert user.call("GET", f"/api/upload/{old['upload_id']}").json()["status"] == "deleted"
+        assert user.call("GET", f"/api/upload/{old['upload_id']}/download").status_code == 409
+        assert user.call("GET", f"/api/upload/{unused['upload_id']}").json()["status"] == "expired"
