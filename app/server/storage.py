@@ -41,6 +41,13 @@ def is_missing(exc: ClientError) -> bool:
     return code in ("404", "NoSuchKey", "NotFound", "NoSuchUpload")
 
 
+def not_supported(exc: ClientError) -> bool:
+    """The store does not implement the operation (s3rver answers ListParts 405, others 501 NotImplemented)."""
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return code in ("NotImplemented", "MethodNotAllowed", "405", "501") or status in (405, 501)
+
+
 MIB = 1024 * 1024
 BinaryStream = IO[bytes] | io.RawIOBase  # what put_stream reads: a file, or a generator wrapped as one
 

@@ -284,10 +284,10 @@ class UploadEngine:
             try:
                 return MultipartUpload(ctx, job, start, handle.size).run(started)
             except BackendError as refused:
-                if not (start.assembled and refused.status == 409):
+                if not (start.journal_only and refused.status in (400, 409)):
                     raise
-                # S3 had not assembled it after all (its multipart upload expired or was aborted).
-                abort_quietly(ctx, start.upload_id, f"S3 no longer holds its parts ({refused.detail})")
+                # S3 does not hold the journal's parts after all (the upload expired or was aborted).
+                abort_quietly(ctx, start.upload_id, f"S3 does not hold its journaled parts ({refused.detail})")
                 self.progress.remove_file(handle.file_id)
                 self.progress.add_file(handle.file_id, handle.size)
             except FileChangedOnResume as changed:

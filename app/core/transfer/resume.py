@@ -43,10 +43,11 @@ class MultipartStart:
     algorithm: ChecksumAlgorithm
     reusable: dict[int, JournalPart] = field(default_factory=dict)
     resumed: bool = False
-    # Every part journaled but S3 no longer lists the upload: the last run most likely died during
-    # `complete`, after S3 assembled the object. Completing again with the journal's ETags records it; if
-    # the server refuses (409), the upload starts afresh.
-    assembled: bool = False
+    # The parts to reuse come from the journal alone, the store's listing being unavailable: S3 lists no
+    # parts but the journal holds them all (the last run most likely died during `complete`, after S3
+    # assembled the object), or the store cannot list parts at all (s3rver). `complete` checks the journal's
+    # ETags against what S3 holds; if it refuses them (400/409), the upload starts afresh, once.
+    journal_only: bool = False
 
 
 @dataclass
@@ -141,25 +142,28 @@ def _pick_up(ctx: EngineContext, job: FileJob, entry: JournalEntry) -> Start | N
         # A presigned POST cannot be continued halfway; drop it and send the file again.
         abort_quietly(ctx, entry.upload_id, "an interrupted single-request upload is sent again")
         return None
+    algorithm = algorithm_of(record)
+    journaled = {part.number: part for part in entry.parts}
     try:
         listed = ctx.client.list_parts(entry.upload_id)
     except BackendError as error:
-        if error.status not in (404, 409):
-            raise
         every_part = set(range(1, split(entry.size, entry.part_size).part_count + 1))
         if error.status == 409 and entry.finished_part_numbers == every_part:
             log.info("upload %s: S3 lists no parts but the journal holds them all; completing it", entry.upload_id)
-            parts = {part.number: part for part in entry.parts}
-            return MultipartStart(
-                entry.upload_id, entry.s3_key, entry.part_size, algorithm_of(record), parts, True, assembled=True
-            )
-        ctx.journal.mark_aborted(entry.upload_id)
-        return None
+        elif error.status == 501:
+            log.info("upload %s: the store cannot list parts (%s); resuming from the journal", entry.upload_id, error)
+        elif error.status in (404, 409):
+            ctx.journal.mark_aborted(entry.upload_id)
+            return None
+        else:
+            raise
+        return MultipartStart(
+            entry.upload_id, entry.s3_key, entry.part_size, algorithm, journaled, True, journal_only=True
+        )
     reusable = _reusable_parts(entry, listed, entry.size)
     stale = entry.finished_part_numbers - set(reusable)
     if stale:
         ctx.journal.forget_parts(entry.upload_id, stale)
-    algorithm = algorithm_of(record)
     log.info("resuming upload %s of %s: %d of its parts are already stored", entry.upload_id, job.path, len(reusable))
     return MultipartStart(entry.upload_id, entry.s3_key, entry.part_size, algorithm, reusable, resumed=True)
 

@@ -27,7 +27,7 @@ from ..answers import (
 from ..db import Upload, User, new_id
 from ..errors import ApiError
 from ..services import Services, current_user, db_session, services
-from ..storage import is_missing
+from ..storage import is_missing, not_supported
 from .schemas import CompleteRequest, PartsRequest, PresignRequest
 
 router = APIRouter(tags=["uploads"])
@@ -181,6 +181,13 @@ def list_parts(
     except ClientError as exc:
         if is_missing(exc):
             raise ApiError(409, "upload_not_active", "S3 no longer knows this multipart upload.") from exc
+        if not_supported(exc):
+            raise ApiError(
+                501,
+                "list_parts_unsupported",
+                "This storage cannot list the parts of an upload (ListParts): resume from your own record of "
+                "the parts sent; complete checks them.",
+            ) from exc
         raise
     return [{"part_number": p.part_number, "etag": p.etag, "size": p.size} for p in parts]
 
