@@ -8,6 +8,7 @@ InvalidPart...), so the routes and the worker handle one set of errors whatever 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 from collections.abc import Iterator
@@ -49,6 +50,8 @@ def not_supported(exc: ClientError) -> bool:
 
 
 MIB = 1024 * 1024
+COPY_OBJECT_LIMIT = 5 * 1024**3  # S3's largest CopyObject
+COPY_PART_SIZE = 512 * MIB  # parts of a multipart copy above it (at most 10,000: up to 5 TiB)
 BinaryStream = IO[bytes] | io.RawIOBase  # what put_stream reads: a file, or a generator wrapped as one
 
 
@@ -313,8 +316,31 @@ class S3Store:
         self.client.put_bucket_cors(Bucket=self.bucket, CORSConfiguration={"CORSRules": [*kept, rule]})
 
     def copy(self, source_key: str, dest_key: str) -> None:
-        # managed copy: multipart server-side copy above 5 GB
-        self.client.copy({"Bucket": self.bucket, "Key": source_key}, self.bucket, dest_key)
+        """A server-side copy: one CopyObject up to S3's 5 GB limit for it, a multipart copy (UploadPartCopy)
+        only above. boto3's managed copy would go multipart from 8 MiB, and stores without UploadPartCopy
+        then fail. Where the store has no copy at all, the object is streamed through (GET, then PUT)."""
+        from boto3.s3.transfer import TransferConfig
+
+        source = {"Bucket": self.bucket, "Key": source_key}
+        try:
+            head = self.client.head_object(**source)
+            if int(head["ContentLength"]) <= COPY_OBJECT_LIMIT:
+                self.client.copy_object(CopySource=source, Bucket=self.bucket, Key=dest_key)
+            else:
+                big_parts = TransferConfig(multipart_threshold=COPY_OBJECT_LIMIT, multipart_chunksize=COPY_PART_SIZE)
+                self.client.copy(source, self.bucket, dest_key, Config=big_parts)
+        except ClientError as exc:
+            if not not_supported(exc):
+                raise
+            log.info("the store cannot copy %s server-side (%s); streaming it through", source_key, exc)
+            self._copy_through(source_key, dest_key)
+
+    def _copy_through(self, source_key: str, dest_key: str) -> None:
+        answer = self.client.get_object(Bucket=self.bucket, Key=source_key)
+        content_type = answer.get("ContentType", "binary/octet-stream")
+        extra = {"ContentType": content_type, "Metadata": answer.get("Metadata") or {}}
+        with contextlib.closing(answer["Body"]) as body:
+            self.client.upload_fileobj(body, self.bucket, dest_key, ExtraArgs=extra, Config=self._stream_upload)
 
     def put_stream(self, key: str, stream: BinaryStream, content_type: str) -> None:
         self.client.upload_fileobj(

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 import requests
 
+from tests.server.test_jobs import upload
 from tests.server.test_uploads import object_exists, object_sha256
 from tests.support.files import random_file
 from tests.support.servers import RunningServer, User
+from tests.support.upload_stack import UploadStack, upload_stack
 
 
 def test_small_file_through_the_api(user: User, server: RunningServer, tmp_path: Path) -> None:
@@ -112,3 +116,40 @@ def test_health_readiness_and_openapi(server: RunningServer) -> None:
         "/api/auth/token",
     ):
         assert path in spec["paths"], path
+
+
+NOT_IMPLEMENTED_XML = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NotImplemented</Code>'
+    b"<Message>A header you provided implies functionality that is not implemented.</Message></Error>"
+)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UploadStack]:
+    with upload_stack(tmp_path_factory.mktemp("copy-stack")) as running:
+        yield running
+
+
+@pytest.mark.parametrize(
+    ("refused", "lacks"),
+    [(b"x-amz-copy-source-range", "UploadPartCopy"), (b"x-amz-copy-source", "any server-side copy")],
+)
+def test_move_to_permanent_above_8_mib_on_a_store_that_lacks(
+    stack: UploadStack, tmp_path: Path, refused: bytes, lacks: str
+) -> None:
+    """Issue 15 item 3: boto3's managed copy goes multipart (UploadPartCopy) from 8 MiB, which s3rver and
+    rclone lack: move-to-permanent failed above 8 MiB. One CopyObject now serves up to 5 GB, and a store
+    with no copy at all gets the bytes streamed through, content type and metadata kept."""
+    stack.reset()
+    user = stack.server.add_user()
+    path = tmp_path / "keep.mp4"
+    digest = random_file(path, 9 * 1024 * 1024)
+    record = upload(user, path)  # the POST form, over this server's 6 MiB threshold
+    stack.proxy.respond(501, NOT_IMPLEMENTED_XML, match=refused, count=10)
+    moved = user.call("POST", f"/api/upload/{record['upload_id']}/move-to-permanent")
+    assert moved.status_code == 200, f"a store without {lacks}: {moved.text}"
+    key = moved.json()["s3_key"]
+    assert object_sha256(stack.server, key) == digest and not object_exists(stack.server, record["s3_key"])
+    head = stack.server.services.store.head(key)
+    assert head is not None and head.content_type == "video/mp4"
+    assert head.metadata.get("upload-id") == record["upload_id"]  # its metadata came along
