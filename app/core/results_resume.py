@@ -1,7 +1,8 @@
 """What an answer to a (ranged) GET means for the bytes already on disk.
 
 A resumed request carries ``Range: bytes=N-`` and ``If-Range: <etag>``. RFC 9110 lets the store answer
-206 (the rest of the same object), 200 (the whole object: it changed, or the store ignores ranges), or 416.
+206 (the rest of the same object), 200 (the whole object: it changed, or the store ignores ranges), or 416;
+`rclone serve s3` answers 200 with the Content-Range of the part it sends.
 Some stores (moto, some S3 look-alikes) ignore If-Range and answer 206 for a changed object, so a 206 is only
 trusted when its ETag is the one the bytes on disk came from and its Content-Range starts where they end.
 """
@@ -34,5 +35,11 @@ def judge_answer(status: int, headers: Mapping[str, str], offset: int, etag: str
     if status == 200:
         if offset == 0:
             return Answer.FIRST
+        if "Content-Range" in headers:
+            # A 200 carrying a Content-Range (`rclone serve s3` answers a Range GET so): the body is that
+            # range, not the whole object. Ours, from our offset, is the rest; anything else, start again.
+            span = _CONTENT_RANGE.match(headers["Content-Range"])
+            ours = span and int(span.group(1)) == offset and etag is not None and answer_etag == etag
+            return Answer.APPEND if ours else Answer.CHANGED
         return Answer.WHOLE_SAME if answer_etag is not None and answer_etag == etag else Answer.WHOLE_CHANGED
     return Answer.CHANGED

@@ -258,6 +258,7 @@ class Resource:
     data: bytes
     etag: str
     cut_after: int | None = None  # send only this many body bytes of the next answer, then drop the link
+    range_status: int = 206  # what a ranged answer says: 206, or 200 (with its Content-Range, as rclone)
     seen: list[dict[str, str]] = field(default_factory=list)
 
 
@@ -274,7 +275,7 @@ class _Handler(BaseHTTPRequestHandler):
         wanted, if_range = self.headers.get("Range"), self.headers.get("If-Range")
         if wanted and (if_range is None or if_range == resource.etag):
             start = int(wanted.removeprefix("bytes=").rstrip("-"))
-        self.send_response(206 if start else 200)
+        self.send_response(resource.range_status if start else 200)
         self.send_header("ETag", resource.etag)
         self.send_header("Content-Length", str(len(data) - start))
         if start:
@@ -311,6 +312,19 @@ def test_a_cut_connection_resumes_within_the_same_run(origin: tuple[str, Resourc
     first_cut = len(resource.data) * 6 // 10
     assert resource.seen[1]["Range"] == f"bytes={first_cut}-" and resource.seen[1]["If-Range"] == '"v1"'
     assert result.bytes_received == len(resource.data) and destination.read_bytes() == resource.data
+
+
+def test_a_range_answered_200_with_its_content_range_is_appended(origin: tuple[str, Resource], tmp_path: Path) -> None:
+    """Issue 15 item 5: `rclone serve s3` answers a Range GET with 200 and the range's Content-Range. That
+    was taken for the whole object: the download swung between offsets, gave up after 8 attempts and kept a
+    part file that failed every later run. The body is the asked range: it is appended."""
+    url, resource = origin
+    resource.cut_after, resource.range_status = len(resource.data) * 6 // 10, 200
+    destination = tmp_path / "results.zip"
+    result = ResultsDownloader(lambda: {"url": url, **figures(resource.data)}, destination, sleep=lambda s: None).run()
+    assert len(resource.seen) == 2 and resource.seen[1]["Range"] == f"bytes={len(resource.data) * 6 // 10}-"
+    assert result.restarts == 0 and result.bytes_received == len(resource.data)
+    assert destination.read_bytes() == resource.data and leftovers(destination) == []
 
 
 def test_if_range_answered_with_the_whole_new_object_restarts(origin: tuple[str, Resource], tmp_path: Path) -> None:
@@ -379,6 +393,9 @@ def test_a_part_file_without_a_readable_sidecar_is_not_trusted(bucket: Bucket, t
         (200, {"ETag": '"a"'}, 100, '"a"', Answer.WHOLE_SAME),
         (200, {"ETag": '"b"'}, 100, '"a"', Answer.WHOLE_CHANGED),
         (200, {}, 100, '"a"', Answer.WHOLE_CHANGED),
+        (200, {"ETag": '"a"', "Content-Range": "bytes 100-199/200"}, 100, '"a"', Answer.APPEND),
+        (200, {"ETag": '"a"', "Content-Range": "bytes 50-199/200"}, 100, '"a"', Answer.CHANGED),
+        (200, {"ETag": '"b"', "Content-Range": "bytes 100-199/200"}, 100, '"a"', Answer.CHANGED),
         (416, {}, 100, '"a"', Answer.CHANGED),
     ],
 )
