@@ -8,7 +8,7 @@ from pathlib import Path
 
 from app.commands.common import connect_signed_in, error, human_bytes
 from app.core import paths
-from app.core.api import BackendError
+from app.core.api import BackendError, BadJobId, checked_job_id
 from app.core.results import download_results
 from app.core.results_extract import extract_results
 from app.core.results_types import ResultsDownloadError
@@ -50,12 +50,17 @@ def list_jobs(args: argparse.Namespace) -> int:
 def download_job(args: argparse.Namespace) -> int:
     settings = load_settings()
     folder = (args.folder or settings.output_folder).expanduser().absolute()
-    zip_path = paths.app_paths().cache / "results" / f"{args.job_id}.zip"
+    try:
+        job_id = checked_job_id(args.job_id)  # it names a file and a folder below
+    except BadJobId as exc:
+        error(exc.detail)
+        return 2
+    zip_path = paths.app_paths().cache / "results" / f"{job_id}.zip"
     zip_path.parent.mkdir(parents=True, exist_ok=True)
     try:
         with connect_signed_in(args.server, settings) as connection:
-            fetched = download_results(connection.client, args.job_id, zip_path)
-        unpacked = extract_results(fetched.path, folder / args.job_id, overwrite=True)
+            fetched = download_results(connection.client, job_id, zip_path)
+        unpacked = extract_results(fetched.path, folder / job_id, overwrite=True)
     except BackendError as exc:
         error(f"job {args.job_id}: {exc.detail}")
         return 1

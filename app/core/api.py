@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -43,6 +44,28 @@ class AuthRequired(BackendError):
 
 class BackendUnavailable(BackendError):
     """The backend could not be reached (after retries where retrying was safe)."""
+
+
+class BadJobId(BackendError):
+    """A job id that is not one (a UUID): refused before it names a file, a folder or a URL path. A hostile or
+    broken server's `/…/Backups/tax-2025` would otherwise have written a ZIP over tax-2025.zip, and
+    `../../.hidden` results outside the output folder."""
+
+    def __init__(self, value: object) -> None:
+        shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
+        example = "7a2f5c90-e29b-41d4-a716-446655440001"
+        super().__init__(0, "bad_job_id", f"{shown} is not a job id (one looks like {example})")
+
+
+_JOB_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def checked_job_id(value: object) -> str:
+    """``value`` if it is a job id (a UUID), else BadJobId. Every job id from a server or a user passes here
+    before it is used in a path."""
+    if isinstance(value, str) and _JOB_ID.fullmatch(value):
+        return value
+    raise BadJobId(value)
 
 
 @dataclass(frozen=True)
@@ -233,23 +256,25 @@ class BackendClient:
 
     # -- jobs -------------------------------------------------------------------------------------
     def create_job(self, upload_id: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
-        return self.request("POST", "/api/jobs", json={"upload_id": upload_id, "options": options or {}})
+        answer = self.request("POST", "/api/jobs", json={"upload_id": upload_id, "options": options or {}})
+        checked_job_id(answer.get("job_id"))
+        return answer
 
     def job(self, job_id: str) -> dict[str, Any]:
-        return self.request("GET", f"/api/jobs/{job_id}")
+        return self.request("GET", f"/api/jobs/{checked_job_id(job_id)}")
 
     def jobs(self, limit: int = 20, offset: int = 0) -> dict[str, Any]:
         return self.request("GET", "/api/jobs", params={"limit": limit, "offset": offset})
 
     def cancel_job(self, job_id: str) -> dict[str, Any]:
-        return self.request("POST", f"/api/jobs/{job_id}/cancel", idempotent=True)
+        return self.request("POST", f"/api/jobs/{checked_job_id(job_id)}/cancel", idempotent=True)
 
     def results_url(self, job_id: str) -> dict[str, Any]:
-        return self.request("GET", f"/api/jobs/{job_id}/results/url")
+        return self.request("GET", f"/api/jobs/{checked_job_id(job_id)}/results/url")
 
     def output_url(self, job_id: str, item_id: str) -> dict[str, Any]:
         """A link to one output of a job: ``{url, expires_in, size, s3_key, public_url?}``."""
-        return self.request("GET", f"/api/jobs/{job_id}/items/{item_id}/url")
+        return self.request("GET", f"/api/jobs/{checked_job_id(job_id)}/items/{item_id}/url")
 
     # -- disk space -------------------------------------------------------------------------------
     def free_space(self, keep_job_ids: Sequence[str] = ()) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from app.core.api import BackendClient
+from app.core.api import BackendClient, checked_job_id
 from app.core.results import download_results
 from app.core.results_extract import extract_results
 
@@ -21,6 +21,7 @@ def results_folder_name(name: str, job_id: str) -> str:
 
 def fetch_job_results(client: BackendClient, job_id: str, name: str, output_folder: Path, cache_dir: Path) -> Path:
     """Download, verify (size + SHA-256) and unpack the results ZIP of `job_id`; returns the folder."""
+    job_id = checked_job_id(job_id)  # it comes from the server, and names a file and a folder below
     zip_path = cache_dir / "results" / f"{job_id}.zip"
     download_results(client, job_id, zip_path)  # resumes a partial download left by an earlier try
     target = output_folder / results_folder_name(name, job_id)

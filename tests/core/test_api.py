@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from app.core.api import AuthRequired, BackendClient, BackendError, BackendUnavailable
@@ -30,7 +32,7 @@ def test_errors_carry_the_servers_code_and_detail(server: RunningServer, user: U
     assert err.value.status == 415 and err.value.code == "unsupported_media_type"
     assert "setup.exe" in err.value.detail
     with pytest.raises(BackendError) as missing:
-        client.job("no-such-job")
+        client.job(str(uuid.uuid4()))  # a well-formed id of no job
     assert missing.value.status == 404
 
 
