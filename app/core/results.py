@@ -236,6 +236,8 @@ class ResultsDownloader:
                 )
                 return
             except UploadFailed as error:
+                if isinstance(error.__cause__, TooManyBytes):
+                    raise TooManyBytes(self._location_now().size, self.destination) from error
                 if error.failure.kind is FailureKind.RETRY and self._offset > before and rounds < MAX_ROUNDS:
                     rounds += 1
                     continue
@@ -295,12 +297,17 @@ class ResultsDownloader:
 
     def _stream(self, response: requests.Response) -> None:
         control, stop = self._control, self._control.stop_event
+        announced = self._location_now().size
         try:
             with open(part_path(self.destination), "ab") as out:
                 try:
                     # raw bytes: a Content-Encoding must not be undone, the hash is of the stored object
                     for chunk in response.raw.stream(self._chunk, decode_content=False):
                         control.raise_if_stopped()
+                        if self._offset + len(chunk) > announced:
+                            # Not one byte past what the server said: a hostile or broken store would
+                            # otherwise fill the disk before the size check at the end.
+                            raise TooManyBytes(announced)
                         if self._throttle is not None and not self._throttle.acquire(len(chunk), stop):
                             control.raise_if_stopped()
                         out.write(chunk)
@@ -318,6 +325,9 @@ class ResultsDownloader:
             raise RetryableTransferError(
                 f"the connection broke at byte {self._offset}: {redact(str(error))}"
             ) from error
+        except TooManyBytes:
+            discard_partial(self.destination)
+            raise
         finally:
             response.close()
         if self._offset < self._location_now().size:
@@ -334,6 +344,15 @@ class ResultsDownloader:
         raise ResultsIntegrityError(
             f"{self.destination}: the download does not match the server's figures ({size} bytes, SHA-256"
             f" {sha}; expected {location.size} bytes, SHA-256 {location.sha256}); the bad file was deleted"
+        )
+
+
+class TooManyBytes(ResultsIntegrityError):
+    def __init__(self, announced: int, destination: Path | None = None) -> None:
+        where = f"{destination}: " if destination is not None else ""
+        super().__init__(
+            f"{where}the server sent more than the {announced} bytes it announced; the download was stopped "
+            "there and its bytes deleted"
         )
 
 

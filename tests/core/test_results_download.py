@@ -343,6 +343,27 @@ def test_if_range_answered_with_the_whole_new_object_restarts(origin: tuple[str,
     assert destination.read_bytes() == resource.data and leftovers(destination) == []
 
 
+def test_a_body_longer_than_announced_is_stopped_at_the_announced_size(
+    origin: tuple[str, Resource], tmp_path: Path
+) -> None:
+    """Issue 15 item 14: announced 1,000 bytes, the downloader wrote 300 MiB before the integrity check.
+    It now stops at the first chunk past the announced size, and deletes what it wrote."""
+    url, resource = origin
+    resource.data = os.urandom(24 * MiB)
+    destination = tmp_path / "results.zip"
+    most = [0]
+
+    def watch(progress) -> None:
+        most[0] = max(most[0], part_path(destination).stat().st_size if part_path(destination).exists() else 0)
+
+    announced = {"url": url, "size": 1000, "sha256": "0" * 64}
+    with pytest.raises(ResultsIntegrityError) as caught:
+        ResultsDownloader(lambda: announced, destination, on_progress=watch, chunk_size=256, sleep=lambda s: None).run()
+    assert "more than the 1000 bytes it announced" in str(caught.value) and str(destination) in str(caught.value)
+    assert most[0] <= 1000 and leftovers(destination) == []
+    assert len(resource.seen) == 1  # not asked again
+
+
 def test_a_server_that_keeps_failing_ends_with_a_clear_error(tmp_path: Path) -> None:
     destination = tmp_path / "results.zip"
     answer = {"url": "http://127.0.0.1:9/results.zip?X-Amz-Signature=secret", "size": 10, "sha256": "a" * 64}
