@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -148,6 +149,8 @@ def test_server_errors_do_not_end_the_poll_but_missing_jobs_and_bad_tokens_do(us
         assert "500" in (poller.latest.last_error or "")
     client = BackendClient(user.base_url, user.token)
     with pytest.raises(JobPollError, match="does not exist"):
+        wait_for_job(client, str(uuid.uuid4()), schedule=FAST)  # well formed, but no such job
+    with pytest.raises(JobPollError, match="is not a job id"):
         wait_for_job(client, "no-such-job", schedule=FAST)
     with pytest.raises(AuthRequired):
         wait_for_job(BackendClient(user.base_url, "not-a-token"), job_id, schedule=FAST)
