@@ -33,6 +33,7 @@ from app.core.results_zipcheck import (
     ZipExtractError,
     ZipLimitError,
     check_archive,
+    check_entry_count,
 )
 from app.core.transfer.control import TransferControl
 
@@ -66,14 +67,16 @@ class ExtractResult:
 
 def check_zip(zip_path: Path | str, limits: ExtractLimits | None = None) -> list[zipfile.ZipInfo]:
     """Check a ZIP without extracting it; returns its entries or raises a ZipExtractError subclass."""
-    path = Path(zip_path)
-    with _open_archive(path) as archive, open(path, "rb") as handle:
-        return check_archive(archive, handle, limits or ExtractLimits(), str(path))
+    path, limits = Path(zip_path), limits or ExtractLimits()
+    with _open_archive(path, limits) as archive, open(path, "rb") as handle:
+        return check_archive(archive, handle, limits, str(path))
 
 
 @contextlib.contextmanager
-def _open_archive(path: Path) -> Iterator[zipfile.ZipFile]:
+def _open_archive(path: Path, limits: ExtractLimits) -> Iterator[zipfile.ZipFile]:
     try:
+        with open(path, "rb") as handle:
+            check_entry_count(handle, limits, str(path))
         archive = zipfile.ZipFile(path)
     except zipfile.BadZipFile as error:
         raise CorruptZipError(str(path), None, f"not a readable ZIP ({error})") from error
@@ -104,9 +107,11 @@ class _Writer:
         control: TransferControl | None,
         on_progress: Callable[[int, int], None] | None,
         declared_total: int,
+        total_cap: int,
     ) -> None:
         self.archive, self.staging, self.limits, self.label = archive, staging, limits, label
         self.control, self.on_progress, self.declared_total = control, on_progress, declared_total
+        self.total_cap = total_cap  # the whole archive's ratio cap, on the bytes really written
         self.written = 0
         self.files: list[str] = []
 
@@ -147,8 +152,8 @@ class _Writer:
         limits = self.limits
         if entry_bytes > info.file_size:
             raise ZipLimitError(self.label, info.filename, f"it holds more than the {info.file_size} bytes it declares")
-        if self.written > limits.max_total_bytes:
-            raise ZipLimitError(self.label, info.filename, f"the ZIP expands past {limits.max_total_bytes} bytes")
+        if self.written > self.total_cap:
+            raise ZipLimitError(self.label, info.filename, f"the ZIP expands past {self.total_cap} bytes")
         ratio = entry_bytes / max(1, info.compress_size)
         if entry_bytes > limits.ratio_min_bytes and ratio > limits.max_ratio:
             raise ZipLimitError(
@@ -238,7 +243,7 @@ def extract_results(
     limits = limits or ExtractLimits()
     label = str(zip_path)
     _prepare_target(target, overwrite, label)
-    with _open_archive(zip_path) as archive:
+    with _open_archive(zip_path, limits) as archive:
         with open(zip_path, "rb") as handle:
             infos = check_archive(archive, handle, limits, label)
         declared = sum(info.file_size for info in infos if not info.is_dir())
@@ -248,7 +253,8 @@ def extract_results(
         staging = target.with_name(f".{target.name}.extracting-{uuid.uuid4().hex[:12]}")
         staging.mkdir()
         try:
-            writer = _Writer(archive, staging, limits, label, control, on_progress, declared)
+            cap = limits.total_cap(zip_path.stat().st_size)
+            writer = _Writer(archive, staging, limits, label, control, on_progress, declared, cap)
             for info in infos:
                 writer.entry(info)
             _publish(staging, target)

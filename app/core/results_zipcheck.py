@@ -4,8 +4,10 @@ Refused (RELIABILITY.md test 15): names that could land outside the target (``..
 letters ``C:x``, UNC ``\\\\server\\x``, any backslash, NUL or other control characters, Windows device names),
 duplicate names, symlinks and devices (the Unix mode in ``external_attr``), encrypted entries, entries whose
 bytes overlap another entry's (the overlapping-file zip bomb: many names, one compressed stream), and
-archives over the caps: entry count, total size, and per-entry compression ratio. The declared sizes checked
-here are only a first gate; extraction counts the bytes it really writes against the same caps.
+archives over the caps: entry count (read from the end records before zipfile reads the entries), name
+length and folder depth, total size, and the compression ratio of each entry and of the whole archive. The
+declared sizes checked here are only a first gate; extraction counts the bytes it really writes against the
+same caps.
 """
 
 from __future__ import annotations
@@ -37,6 +39,14 @@ class ExtractLimits:
     max_total_bytes: int = 256 * GiB
     max_ratio: float = 200.0  # uncompressed / compressed, for entries bigger than ratio_min_bytes
     ratio_min_bytes: int = 8 * MiB
+    # The whole archive too (many entries each just under ratio_min_bytes: 128 × 8 MiB of zeros is a 1 MB
+    # ZIP of 1 GiB): it expands to at most max_ratio × its own size, or ratio_min_bytes if that is more.
+    # Results are mostly video, which hardly compresses; only a bomb comes near.
+    max_depth: int = 32  # folders within folders (2,000 of them overflowed Python's recursion in mkdir)
+    max_name_length: int = 1024  # characters of a whole entry name; 255 for each of its components
+
+    def total_cap(self, archive_bytes: int) -> int:
+        return min(self.max_total_bytes, max(self.ratio_min_bytes, int(self.max_ratio * archive_bytes)))
 
 
 class ZipExtractError(Exception):
@@ -139,6 +149,49 @@ def check_overlaps(handle: BinaryIO, infos: list[zipfile.ZipInfo], central_start
         raise OverlappingEntriesError(archive, previous_name, "its bytes run into the central directory")
 
 
+_EOCD = struct.Struct("<4s4H2LH")  # end of central directory: 22 bytes, then a comment of up to 65,535
+_EOCD64_LOCATOR = struct.Struct("<4sLQL")  # 20 bytes just before the EOCD in a ZIP64 archive
+_EOCD64 = struct.Struct("<4sQ2H2L4Q")  # the ZIP64 end of central directory record: 56 bytes
+
+
+def declared_entry_count(handle: BinaryIO) -> int | None:
+    """How many entries the archive's end records say it holds (ZIP64 ones included), read from its last
+    bytes alone; None if they cannot be found. zipfile reads the whole central directory when it opens an
+    archive: a million entries cost 20 s and 530 MiB before a cap on the count could refuse them."""
+    end = handle.seek(0, 2)
+    tail_start = max(0, end - _EOCD.size - 65_535)
+    handle.seek(tail_start)
+    tail = handle.read()
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or len(tail) - at < _EOCD.size:
+        return None
+    count = _EOCD.unpack_from(tail, at)[4]
+    locator_at = at - _EOCD64_LOCATOR.size
+    if count == 0xFFFF and locator_at >= 0 and tail[locator_at : locator_at + 4] == b"PK\x06\x07":
+        record_offset = _EOCD64_LOCATOR.unpack_from(tail, locator_at)[2]
+        handle.seek(record_offset)
+        record = handle.read(_EOCD64.size)
+        if len(record) == _EOCD64.size and record[:4] == b"PK\x06\x06":
+            return int(_EOCD64.unpack(record)[6])
+    return int(count)
+
+
+def check_entry_count(handle: BinaryIO, limits: ExtractLimits, label: str) -> None:
+    """Refuse an archive whose end records declare more entries than allowed, before zipfile reads them."""
+    count = declared_entry_count(handle)
+    if count is not None and count > limits.max_entries:
+        raise ZipLimitError(label, None, f"it holds {count} entries, more than the {limits.max_entries} allowed")
+
+
+def size_problem(name: str, limits: ExtractLimits) -> str | None:
+    parts = name.rstrip("/").split("/")
+    if len(parts) > limits.max_depth:
+        return f"it is {len(parts)} folders deep, more than the {limits.max_depth} allowed"
+    if len(name) > limits.max_name_length or any(len(part) > 255 for part in parts):
+        return f"the name is longer than {limits.max_name_length} characters (or 255 for one folder or file)"
+    return None
+
+
 def check_archive(
     archive: zipfile.ZipFile, handle: BinaryIO, limits: ExtractLimits, label: str
 ) -> list[zipfile.ZipInfo]:
@@ -151,7 +204,7 @@ def check_archive(
     total = 0
     for info in infos:
         # orig_filename is the name as stored: zipfile cuts it at a NUL and may rewrite separators
-        problem = name_problem(info.orig_filename) or name_problem(info.filename)
+        problem = name_problem(info.orig_filename) or name_problem(info.filename) or size_problem(info.filename, limits)
         if problem is not None:
             raise UnsafeEntryNameError(label, info.orig_filename, problem)
         problem = type_problem(info)
@@ -171,5 +224,13 @@ def check_archive(
             )
     if total > limits.max_total_bytes:
         raise ZipLimitError(label, None, f"it expands to {total} bytes, more than the {limits.max_total_bytes} allowed")
+    archive_bytes = handle.seek(0, 2)
+    if total > limits.total_cap(archive_bytes):
+        raise ZipLimitError(
+            label,
+            None,
+            f"its {archive_bytes} bytes expand to {total} ({total / max(1, archive_bytes):.0f}:1, beyond the "
+            f"{limits.max_ratio:g}:1 allowed for a whole archive)",
+        )
     check_overlaps(handle, infos, archive.start_dir, label)
     return infos

@@ -254,3 +254,47 @@ def test_more_than_65535_entries_uses_zip64_end_records(tmp_path: Path) -> None:
     assert len(check_zip(zip_path)) == count
     with pytest.raises(ZipLimitError, match=f"{count} entries"):
         check_zip(zip_path, ExtractLimits(max_entries=count - 1))
+
+
+def test_many_entries_each_under_the_ratio_floor_are_still_a_bomb(tmp_path: Path, out: Path) -> None:
+    """Issue 15 item 15: the ratio cap looked only at entries over 8 MiB; 128 entries of 8 MiB of zeros (a
+    1 MB ZIP) extracted to 1 GiB. The whole archive now has a ratio cap too."""
+    entries = [(f"clips/zeros-{i}.bin", bytes(8 * MiB)) for i in range(32)]
+    bomb = build_zip(tmp_path / "bomb.zip", entries, compression=zipfile.ZIP_DEFLATED)
+    assert bomb.stat().st_size < 500_000  # 256 MiB in it
+    assert "allowed for a whole archive" in assert_refused(bomb, out, ZipLimitError)
+    with pytest.raises(ZipLimitError):
+        check_zip(bomb)
+
+
+def test_the_entry_count_is_read_from_the_end_records_first(tmp_path: Path, out: Path) -> None:
+    """Issue 15 item 16: zipfile reads the whole central directory on open: a 1,000,000-entry ZIP cost 20-24 s
+    and 530 MiB before the 100,000 cap refused it. The end record's count is checked first: here it claims a
+    million entries over a central directory that is not even there, and the count is what is refused."""
+    local, central = _local_record("a.txt", b"hello")
+    fake_end = EOCD.pack(b"PK\x05\x06", 0, 0, 0xFFFF, 0xFFFF, len(central), len(local), 0)
+    counts = (1_000_000, 1_000_000, len(central), len(local))
+    zip64_record = struct.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, *counts)
+    record_at = len(local) + len(central)
+    locator = struct.pack("<4sLQL", b"PK\x06\x07", 0, record_at, 1)
+    huge = tmp_path / "huge.zip"
+    huge.write_bytes(local + central + zip64_record + locator + fake_end)
+    message = assert_refused(huge, out, ZipLimitError)
+    assert "1000000 entries" in message
+    many = build_zip(tmp_path / "many.zip", [(f"f{i}.txt", b"x") for i in range(6)])
+    with pytest.raises(ZipLimitError, match="6 entries"):
+        check_zip(many, ExtractLimits(max_entries=5))
+
+
+@pytest.mark.parametrize(
+    ("name", "cause"),
+    [
+        ("d/" * 2000 + "deep.txt", "folders deep"),
+        ("n" * 300 + ".txt", "longer than"),
+        (("x" * 200 + "/") * 6 + "f", "longer than"),
+    ],
+)
+def test_folders_too_deep_or_names_too_long_are_refused(tmp_path: Path, out: Path, name: str, cause: str) -> None:
+    """2,000 nested folders raised an uncaught RecursionError in `reeldrop download`."""
+    deep = build_zip(tmp_path / "deep.zip", [("ok.txt", b"fine"), (name, b"x")])
+    assert cause in assert_refused(deep, out, UnsafeEntryNameError)
