@@ -20,6 +20,7 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from app.gui.inbox import MainThreadInbox
+from app.gui.labels import plain_box
 from app.gui.plain_errors import plain_words
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ class CrashReporter(QObject):
         if not self.show_dialogs or self._showing:
             return  # one dialog at a time; the rest are in the log
         self._showing = True
-        box = QMessageBox(_active_window())
+        box = plain_box(QMessageBox(_active_window()))
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.setIcon(QMessageBox.Icon.Warning)
         box.setWindowTitle("ReelDrop ran into a problem")

@@ -6,6 +6,8 @@ restored queue carries on underneath it while the user decides whether to copy t
 
 from __future__ import annotations
 
+import html
+
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QMainWindow, QPushButton, QToolBar, QWidget
@@ -27,7 +29,7 @@ class CrashNotice(QToolBar):
         cause = "" if crash.trace else " (it was stopped from outside)"
         self.message = QLabel(
             f"<b>ReelDrop closed unexpectedly last time</b>{cause}. Your queue was restored. "
-            f"The report is in {crash.report_path}",
+            f"The report is in {html.escape(str(crash.report_path))}",  # rich text: a path may hold '<'
             body,
         )
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)

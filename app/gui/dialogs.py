@@ -15,6 +15,7 @@ from app.core.pipeline_types import ItemSnapshot
 from app.core.settings import EMBEDDED_PROFILE_NAME, Profile
 from app.gui.about_dialog import AboutDialog
 from app.gui.bridge import Bridge
+from app.gui.labels import plain_box
 from app.gui.plain_errors import plain_words, what_to_do
 from app.gui.session import AppSession
 from app.gui.settings_dialog import SettingsDialog
@@ -29,7 +30,7 @@ _STOP_WORDS = {
 
 
 def _box(parent: QWidget, title: str, text: str, icon: QMessageBox.Icon) -> QMessageBox:
-    box = QMessageBox(icon, title, text, QMessageBox.StandardButton.NoButton, parent)
+    box = plain_box(QMessageBox(icon, title, text, QMessageBox.StandardButton.NoButton, parent))
     box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     return box

@@ -10,7 +10,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QRectF, Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent, QDropEvent, QPainter, QPaintEvent, QPalette, QPen
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QPushButton, QSizePolicy, QVBoxLayout, QWidget
+
+from app.gui.labels import plain_label
 
 
 def paths_from_mime(mime: QMimeData | None) -> list[Path]:
@@ -33,19 +35,19 @@ class DropZone(QFrame):
         self._hovering = False
         self._compact = False
 
-        self.title = QLabel("Drop videos here")
+        self.title = plain_label("Drop videos here")
         title_font = self.title.font()
         title_font.setPointSizeF(title_font.pointSizeF() * 1.8)
         title_font.setBold(True)
         self.title.setFont(title_font)
         self.title.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.hint = QLabel(
+        self.hint = plain_label(
             "Files or whole folders. Each one is compressed, uploaded and processed,\n"
             "and the results are saved to your output folder."
         )
         self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.hint.setForegroundRole(QPalette.ColorRole.PlaceholderText)
-        self.compact_hint = QLabel("Drop more videos anywhere in this window, or")
+        self.compact_hint = plain_label("Drop more videos anywhere in this window, or")
         self.add_files = QPushButton("Add files…")
         self.add_files.setToolTip("Choose video files to add (Ctrl+O)")
         self.add_folder = QPushButton("Add folder…")

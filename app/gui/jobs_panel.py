@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QPushButton,
     QTableView,
     QVBoxLayout,
@@ -24,6 +23,7 @@ from PySide6.QtWidgets import (
 from app.core.api import BackendClient
 from app.gui.bridge import Bridge
 from app.gui.jobs_model import JobColumn, JobsModel, can_download, job_name
+from app.gui.labels import plain_label
 from app.gui.plain_errors import plain_words
 from app.gui.results_fetch import fetch_job_results
 
@@ -59,7 +59,7 @@ class JobsPanel(QWidget):
         self.table.selectionModel().selectionChanged.connect(self._update_buttons)
         self.table.doubleClicked.connect(lambda _index: self.download_selected())
 
-        self.status = QLabel("Not connected")
+        self.status = plain_label("Not connected")
         self.status.setWordWrap(True)
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.setToolTip("Ask the server for the latest jobs (F5)")

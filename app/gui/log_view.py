@@ -7,8 +7,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QTimer, QUrl
 from PySide6.QtGui import QDesktopServices, QFontDatabase, QHideEvent, QShowEvent
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
 
+from app.gui.labels import plain_label
 from app.gui.logs import TAIL_LINES, LogTail
 
 REFRESH_MS = 300
@@ -29,7 +30,7 @@ class LogView(QWidget):
         self.problems_only.toggled.connect(self._reload)
         open_folder = QPushButton("Open log folder")
         open_folder.clicked.connect(lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(log_file.parent))))
-        where = QLabel(f"Full log: {log_file}")
+        where = plain_label(f"Full log: {log_file}")
         where.setWordWrap(True)
         top = QHBoxLayout()
         top.addWidget(self.problems_only)

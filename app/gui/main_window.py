@@ -15,7 +15,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
-    QLabel,
     QMainWindow,
     QMessageBox,
     QSizePolicy,
@@ -33,6 +32,7 @@ from app.gui.drop_zone import paths_from_mime
 from app.gui.estimates import EstimateService
 from app.gui.icons import app_icon
 from app.gui.jobs_panel import JobsPanel
+from app.gui.labels import plain_label
 from app.gui.log_view import LogView
 from app.gui.logs import AppLogging
 from app.gui.notifier import Notifier
@@ -104,9 +104,9 @@ class MainWindow(QMainWindow):
         self.notifier = Notifier(self, enabled=session.settings.notifications)
         self.queue_actions = QueueActions(self.queue_panel.selected_items, self)
         self.account = AccountButton()
-        self.totals_label = QLabel("Queue empty")
+        self.totals_label = plain_label("Queue empty")
         self._totals: QueueTotals | None = None  # the latest from the bridge, shown with the estimates
-        self.connection_label = QLabel()
+        self.connection_label = plain_label()
         # A normal widget, not a permanent one: a message ("Link … copied", "… is done") takes its place for
         # a few seconds. As a permanent widget with all the stretch it left messages no room to be seen.
         self.statusBar().addWidget(self.totals_label, 1)

@@ -15,7 +15,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QPushButton,
     QStyle,
     QTableView,
@@ -28,6 +27,7 @@ from app.core.pipeline_types import ItemSnapshot
 from app.gui import units
 from app.gui.drop_zone import DropZone
 from app.gui.estimates import not_started, wants_estimate
+from app.gui.labels import plain_label
 from app.gui.presets_ui import PresetDelegate, fill_preset_combo
 from app.gui.progress_delegate import ProgressDelegate
 from app.gui.queue_model import Column, QueueModel, every_stage_text
@@ -64,17 +64,17 @@ class QueuePanel(QWidget):
         self.start_all = QPushButton("Start all")
         self.start_all.setToolTip("Start every waiting file (Ctrl+Shift+Return)")
         self.start_all.clicked.connect(self.start_all_requested)
-        self.summary = QLabel()
+        self.summary = plain_label()
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.waiting_label = QLabel()
+        self.waiting_label = plain_label()
         self.waiting_label.setAccessibleName("Queue status")
         self.waiting_label.setWordWrap(True)
         self._waiting: str | None = None
 
         options = QHBoxLayout()
-        preset_label = QLabel("&Preset for new files:")
+        preset_label = plain_label("&Preset for new files:")
         preset_label.setBuddy(self.preset_combo)
-        folder_label = QLabel("Save &results to:")
+        folder_label = plain_label("Save &results to:")
         folder_label.setBuddy(self.folder_button)
         options.addWidget(preset_label)
         options.addWidget(self.preset_combo)

@@ -29,7 +29,6 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QMessageBox,
     QPushButton,
@@ -49,6 +48,7 @@ from app.core.settings import (
     Settings,
     SettingsError,
 )
+from app.gui.labels import plain_label
 from app.gui.plain_errors import plain_words
 from app.gui.presets_ui import fill_preset_combo
 from app.gui.session import AppSession
@@ -107,7 +107,8 @@ class SettingsDialog(QDialog):
 
         transfers = QFormLayout()
         transfers.addRow("&Parallel uploads:", _row(self.concurrency))
-        transfers.addRow("&Upload speed:", _row(self.limit_enabled, self.limit, QLabel("(unlimited when unticked)")))
+        unlimited = plain_label("(unlimited when unticked)")
+        transfers.addRow("&Upload speed:", _row(self.limit_enabled, self.limit, unlimited))
         transfers.addRow("Upload p&art size:", _row(self.part_auto, self.part_size))
 
         # -- compression --
@@ -125,7 +126,7 @@ class SettingsDialog(QDialog):
             "Sends each video's parts while it is still being compressed, so a file takes about as long as "
             "the slower of the two. Untick it to upload only finished files."
         )
-        self.encoder_label = QLabel(encoder_text)
+        self.encoder_label = plain_label(encoder_text)
         self.encoder_label.setWordWrap(True)
         compression = QFormLayout()
         compression.addRow("Default p&reset:", self.preset)
@@ -148,7 +149,7 @@ class SettingsDialog(QDialog):
         behaviour.addWidget(self.ask_before_quitting)
 
         # -- this computer (the built-in server) --
-        self.space_label = QLabel()
+        self.space_label = plain_label()
         self.space_label.setWordWrap(True)
         self.space_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.free_button = QPushButton("&Free space…")
@@ -157,7 +158,7 @@ class SettingsDialog(QDialog):
             "copies. Files still in the queue whose results are not saved yet are kept."
         )
         self.free_button.clicked.connect(self._ask_to_free_space)
-        self.space_status = QLabel()
+        self.space_status = plain_label()
         self.space_status.setWordWrap(True)
         self.space_status.hide()
         self.retention = QSpinBox()
@@ -176,10 +177,10 @@ class SettingsDialog(QDialog):
         this_computer.addRow("", self.space_status)
         this_computer.addRow(
             "&Keep results for:",
-            _row(self.retention, QLabel("days (0 = until you free space)")),
+            _row(self.retention, plain_label("days (0 = until you free space)")),
         )
 
-        self.error = QLabel()
+        self.error = plain_label()
         self.error.setWordWrap(True)
         self.error.setStyleSheet(ERROR_STYLE)
         self.error.hide()

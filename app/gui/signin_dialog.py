@@ -16,7 +16,6 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFormLayout,
-    QLabel,
     QLineEdit,
     QStyle,
     QVBoxLayout,
@@ -27,6 +26,7 @@ from app.core.api import BackendClient
 from app.core.credentials import CredentialStore
 from app.core.settings import EMBEDDED_PROFILE_NAME, Profile, SettingsError, check_server_url
 from app.gui.bridge import Bridge
+from app.gui.labels import plain_label
 from app.gui.plain_errors import plain_words
 
 log = logging.getLogger(__name__)
@@ -88,14 +88,14 @@ class SignInDialog(QDialog):
             field.returnPressed.connect(self._focus_missing)
 
         note, warning = keyring_note(store)
-        self.keyring_label = QLabel(note)
+        self.keyring_label = plain_label(note)
         self.keyring_label.setWordWrap(True)
-        self.keyring_icon = QLabel()
+        self.keyring_icon = plain_label()
         icon = QStyle.StandardPixmap.SP_MessageBoxWarning if warning else QStyle.StandardPixmap.SP_MessageBoxInformation
         size = self.fontMetrics().height()
         self.keyring_icon.setPixmap(self.style().standardIcon(icon).pixmap(size, size))
         self.keyring_warning = warning
-        self.status = QLabel()
+        self.status = plain_label()
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
