@@ -18,7 +18,15 @@ from typing import TYPE_CHECKING
 from app.core import paths
 from app.core.api import BackendClient
 from app.core.credentials import CredentialStore, open_credential_store
-from app.core.settings import EMBEDDED_PROFILE_NAME, Settings, check_server_url, load_settings
+from app.core.settings import (
+    ALLOW_HTTP_ENV,
+    EMBEDDED_PROFILE_NAME,
+    Settings,
+    SettingsError,
+    check_server_url,
+    load_settings,
+    plain_http_warning,
+)
 
 if TYPE_CHECKING:
     from app.local_backend import LocalBackend
@@ -69,6 +77,9 @@ def resolve_target(
         return Target(profile.name, profile.server_url)
     url = check_server_url(url)
     named = next((p for p in settings.profiles if p.server_url == url), None)
+    warning = plain_http_warning(url)
+    if warning and not (named and named.allow_plain_http) and environ.get(ALLOW_HTTP_ENV, "") != "1":
+        raise SettingsError(f"{warning}. Use https://, or set {ALLOW_HTTP_ENV}=1 to send them unencrypted anyway")
     return Target(named.name if named else COMMAND_LINE_PROFILE, url)
 
 

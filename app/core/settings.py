@@ -10,6 +10,7 @@ in the keyring (see credentials.py), and keys such as "token" or "password" are 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import logging
 import os
@@ -66,6 +67,28 @@ def check_server_url(value: Any) -> str:
     return value.strip().rstrip("/")
 
 
+ALLOW_HTTP_ENV = "REELDROP_ALLOW_HTTP"
+
+
+def plain_http_warning(url: str) -> str | None:
+    """Why an http:// URL of another machine is a risk, or None for https:// and this computer's own
+    addresses (localhost, 127.0.0.0/8, ::1), where nothing crosses a network."""
+    parts = urlsplit(url)
+    if parts.scheme != "http" or parts.hostname is None:
+        return None
+    host = parts.hostname
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return None
+    except ValueError:
+        if host == "localhost" or host.endswith(".localhost"):
+            return None
+    return (
+        f"{url} is plain http://: your password, your sign-in token and your videos would cross the network "
+        "unencrypted, readable and changeable by anyone on the way"
+    )
+
+
 @dataclass(frozen=True)
 class Profile:
     """A backend to talk to. `server_url` None means the embedded backend on this computer."""
@@ -73,6 +96,8 @@ class Profile:
     name: str
     server_url: str | None = None
     username: str = ""
+    # The user was told that this server's http:// is unencrypted and chose to use it anyway: asked once.
+    allow_plain_http: bool = False
 
     @property
     def embedded(self) -> bool:
@@ -86,7 +111,10 @@ class Profile:
             raise SettingsError(f"profile {self.name!r}: username must be text of at most 256 characters")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "server_url": self.server_url, "username": self.username}
+        data: dict[str, Any] = {"name": self.name, "server_url": self.server_url, "username": self.username}
+        if self.allow_plain_http:
+            data["allow_plain_http"] = True
+        return data
 
 
 BUILTIN_PROFILE = Profile(EMBEDDED_PROFILE_NAME)
@@ -273,7 +301,12 @@ def _profiles_from_json(raw: Any, problems: list[str]) -> tuple[Profile, ...]:
         try:
             if not isinstance(item, dict):
                 raise SettingsError(f"expected an object, got {item!r}")
-            profile = Profile(item.get("name", ""), item.get("server_url"), item.get("username") or "")
+            profile = Profile(
+                item.get("name", ""),
+                item.get("server_url"),
+                item.get("username") or "",
+                allow_plain_http=item.get("allow_plain_http") is True,
+            )
             if profile.name == EMBEDDED_PROFILE_NAME and not profile.embedded:
                 raise SettingsError(f"the built-in profile {EMBEDDED_PROFILE_NAME!r} cannot point to a server")
             if profile.name in kept:

@@ -8,6 +8,7 @@ when everything needed is filled, and otherwise moves to what is missing: it nev
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from urllib.parse import urlsplit
 
@@ -17,6 +18,7 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFormLayout,
     QLineEdit,
+    QMessageBox,
     QStyle,
     QVBoxLayout,
     QWidget,
@@ -24,9 +26,9 @@ from PySide6.QtWidgets import (
 
 from app.core.api import BackendClient
 from app.core.credentials import CredentialStore
-from app.core.settings import EMBEDDED_PROFILE_NAME, Profile, SettingsError, check_server_url
+from app.core.settings import EMBEDDED_PROFILE_NAME, Profile, SettingsError, check_server_url, plain_http_warning
 from app.gui.bridge import Bridge
-from app.gui.labels import plain_label
+from app.gui.labels import plain_box, plain_label
 from app.gui.plain_errors import plain_words
 
 log = logging.getLogger(__name__)
@@ -67,6 +69,11 @@ class SignInDialog(QDialog):
         self._bridge = bridge
         self._store = store
         self.profile: Profile | None = None  # set when signed in
+        self.plain_http_question: QMessageBox | None = None  # open while the user decides
+        self._plain_http_box: QMessageBox | None = None
+        self._awaiting_plain_http: Profile | None = None
+        # A server already accepted unencrypted (signing in again to it): not asked twice.
+        self._known_plain_http = {profile.server_url: True} if profile and profile.allow_plain_http else {}
 
         self.server = QLineEdit(profile.server_url if profile and profile.server_url else "")
         self.server.setPlaceholderText("https://reeldrop.example.com")
@@ -149,7 +156,8 @@ class SignInDialog(QDialog):
         name = self.name.text().strip() or urlsplit(url).netloc or url
         if name == EMBEDDED_PROFILE_NAME:
             raise SettingsError(f"{EMBEDDED_PROFILE_NAME!r} is the built-in account; choose another name")
-        return Profile(name, url, self.username.text().strip())
+        known = self._known_plain_http.get(url, False)
+        return Profile(name, url, self.username.text().strip(), allow_plain_http=known)
 
     def _submit(self) -> None:
         try:
@@ -157,6 +165,43 @@ class SignInDialog(QDialog):
         except SettingsError as exc:
             self._show_error(str(exc)[:1].upper() + str(exc)[1:] + ".")
             return
+        warning = plain_http_warning(profile.server_url or "")
+        if warning and not profile.allow_plain_http:
+            self._ask_about_plain_http(profile, warning)
+            return
+        self._sign_in(profile)
+
+    def _ask_about_plain_http(self, profile: Profile, warning: str) -> None:
+        """Once per server: the answer is kept in its profile (allow_plain_http)."""
+        self._awaiting_plain_http = profile
+        box = self._plain_http_box
+        if box is None:
+            # One box for the dialog's life, a child of it: a box deleted on close while its parent may go
+            # first crashed the test harness (a deferred delete of an object already gone).
+            box = plain_box(QMessageBox(self))
+            box.setIcon(QMessageBox.Icon.Warning)
+            box.setWindowTitle("Unencrypted connection")
+            box.setInformativeText("Ask the server's owner for its https:// address if it has one.")
+            anyway = box.addButton("Sign in unencrypted", QMessageBox.ButtonRole.DestructiveRole)
+            back = box.addButton("Go back", QMessageBox.ButtonRole.RejectRole)
+            box.setDefaultButton(back)  # Return goes back: only a deliberate choice sends a password in clear
+            anyway.clicked.connect(lambda: self._answer_plain_http(True))
+            back.clicked.connect(lambda: self._answer_plain_http(False))
+            self._plain_http_box = box
+        box.setText(warning[:1].upper() + warning[1:] + ".")
+        self.plain_http_question = box
+        box.open()
+
+    def _answer_plain_http(self, send_anyway: bool) -> None:
+        profile, self._awaiting_plain_http, self.plain_http_question = self._awaiting_plain_http, None, None
+        if profile is None:
+            return
+        if send_anyway:
+            self._sign_in(dataclasses.replace(profile, allow_plain_http=True))
+        else:
+            self._show_error("Not signed in: the server's address is not https://.")
+
+    def _sign_in(self, profile: Profile) -> None:
         self._set_busy(True)
         self.status.setText(f"Signing in to {profile.server_url}…")
         self.status.setStyleSheet("")

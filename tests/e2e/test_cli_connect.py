@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ import pytest
 
 from app.connect import COMMAND_LINE_PROFILE, NotSignedIn, Target, connect, find_token, resolve_target
 from app.core.credentials import MemoryCredentialStore
-from app.core.settings import EMBEDDED_PROFILE_NAME, Profile, Settings, SettingsError
+from app.core.settings import EMBEDDED_PROFILE_NAME, Profile, Settings, SettingsError, plain_http_warning
 from tests.support.servers import RunningServer, User
 from tests.support.waiting import wait_until
 
@@ -24,13 +25,49 @@ def settings(active: str = EMBEDDED_PROFILE_NAME) -> Settings:
 def test_the_server_comes_from_the_option_the_environment_or_the_active_profile():
     assert resolve_target(settings=settings(), environ={}) == Target(EMBEDDED_PROFILE_NAME, None)
     assert resolve_target(settings=settings("work"), environ={}) == Target("work", WORK.server_url)
-    from_env = resolve_target(settings=settings("work"), environ={"REELDROP_SERVER": "http://10.0.0.5:8000/"})
-    assert from_env == Target(COMMAND_LINE_PROFILE, "http://10.0.0.5:8000")
+    from_env = resolve_target(settings=settings("work"), environ={"REELDROP_SERVER": "https://10.0.0.5:8000/"})
+    assert from_env == Target(COMMAND_LINE_PROFILE, "https://10.0.0.5:8000")
     named = resolve_target("https://reeldrop.example.com/", settings=settings(), environ={})
     assert named == Target("work", WORK.server_url)  # a URL a profile already has keeps that profile's token
     assert named.backend_id == WORK.server_url and Target("x", None).backend_id == "embedded"
     with pytest.raises(SettingsError):
         resolve_target("ftp://nope", settings=settings(), environ={})
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://localhost:8000", "http://127.0.0.1:8000", "http://127.8.9.10", "http://[::1]:8000", "http://a.localhost"],
+)
+def test_plain_http_is_fine_on_this_computer(url: str) -> None:
+    assert plain_http_warning(url) is None
+    assert resolve_target(url, settings=settings(), environ={}).server_url == url
+
+
+def test_plain_http_to_another_machine_is_refused_unless_accepted() -> None:
+    """Issue 15 item 18: http:// was accepted for any host, sending the password, the token and the videos
+    in clear. It is refused with the reason, unless accepted: once for a profile, or REELDROP_ALLOW_HTTP=1."""
+    remote = "http://192.0.2.10:8000"
+    with pytest.raises(SettingsError, match=r"unencrypted.*REELDROP_ALLOW_HTTP=1"):
+        resolve_target(remote, settings=settings(), environ={})
+    with pytest.raises(SettingsError, match="unencrypted"):
+        resolve_target(settings=settings(), environ={"REELDROP_SERVER": "http://reeldrop.example.com"})
+    assert resolve_target(remote, settings=settings(), environ={"REELDROP_ALLOW_HTTP": "1"}).server_url == remote
+    accepted = Profile("lan", remote, allow_plain_http=True)
+    with_lan = Settings().with_profile(accepted)
+    assert resolve_target(remote, settings=with_lan, environ={}) == Target("lan", remote)
+    again, problems = Settings.from_dict(with_lan.to_dict())  # the choice is kept with the profile
+    assert not problems and next(p for p in again.profiles if p.name == "lan").allow_plain_http
+    assert "allow_plain_http" not in WORK.to_dict()
+
+
+def test_the_login_command_refuses_plain_http_to_another_machine(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REELDROP_")}
+    env.update(REELDROP_HOME=str(tmp_path / "home"), PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    ran = subprocess.run(
+        [sys.executable, "-m", "app.cli", "login", "--server", "http://192.0.2.10:8000"],
+        env=env, input="alice\nsecret\n", capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert ran.returncode != 0 and "unencrypted" in ran.stderr, (ran.returncode, ran.stderr)
 
 
 def test_the_token_comes_from_the_environment_first_then_the_store():

@@ -124,3 +124,19 @@ def test_an_account_without_a_name_is_named_by_host_and_port(qtbot, bridge, serv
         qtbot.mouseClick(dialog.sign_in_button, Qt.MouseButton.LeftButton)
     host_port = server.url.removeprefix("http://")
     assert ":" in host_port and dialog.profile is not None and dialog.profile.name == host_port
+
+
+def test_plain_http_to_another_machine_is_asked_about_once(qtbot, bridge):
+    """Issue 15 item 18: a warning names what would cross the network unencrypted; going back signs in to
+    nothing. (Accepting is kept in the profile: tests/e2e/test_cli_connect.py.)"""
+    dialog = SignInDialog(bridge, MemoryCredentialStore())
+    qtbot.addWidget(dialog)
+    fill(dialog, qtbot, "http://192.0.2.10:8000", "alice", "secret", "")
+    qtbot.mouseClick(dialog.sign_in_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.plain_http_question is not None, timeout=TIMEOUT_MS)
+    box = dialog.plain_http_question
+    assert "unencrypted" in box.text() and box.textFormat() == Qt.TextFormat.PlainText
+    assert box.defaultButton().text() == "Go back"
+    qtbot.keyClick(box, Qt.Key.Key_Return)  # the default: go back
+    qtbot.waitUntil(lambda: "not https://" in dialog.status.text(), timeout=TIMEOUT_MS)
+    assert dialog.profile is None and "Signing in" not in dialog.status.text()
