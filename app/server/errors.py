@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -41,6 +43,17 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     "4XX": {"model": ErrorBody, "description": "Refused: the request, its caller or its target is not right"},
     "5XX": {"model": ErrorBody, "description": "Failed on the server or a service behind it (storage, database)"},
 }
+
+
+STORAGE_RETRY_AFTER_S = 2
+
+
+class StorageAnswerError(Exception):
+    """The object store's answer lacked what every answer of its kind carries: it was cut short on the way
+    or is malformed. Worth another try (the API answers 503 with Retry-After), never a 500."""
+
+    def __init__(self, operation: str, field: str) -> None:
+        super().__init__(f"the storage service's answer to {operation} came without its {field}")
 
 
 class ApiError(Exception):
@@ -92,6 +105,25 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _STATUS_CODES.get(exc.status_code, "error")
         return _error(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(StorageAnswerError)
+    @app.exception_handler(BotoCoreError)
+    @app.exception_handler(ResponseParserError)  # not a BotoCoreError: an answer botocore could not read
+    async def _storage_trouble(request: Request, exc: Exception) -> JSONResponse:
+        # A cut or malformed answer of the object store, or one it could not give (botocore has retried
+        # already): the request may well work in a moment, so say so, rather than a 500.
+        log.warning("storage trouble on %s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
+        detail = "The storage service did not answer properly; try again in a moment."
+        return _error(503, "storage_unavailable", detail, {"Retry-After": str(STORAGE_RETRY_AFTER_S)})
+
+    @app.exception_handler(ClientError)
+    async def _storage_refused(request: Request, exc: Exception) -> JSONResponse:
+        # The store's own 5xx after botocore's retries (botocore also reports an answer it could not read
+        # as a 500): temporary. Any other refusal the route did not expect is a bug here: a 500.
+        status = getattr(exc, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        if status >= 500:
+            return await _storage_trouble(request, exc)
+        return await _unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -18,6 +18,8 @@ from typing import IO, Any, Protocol
 
 from botocore.exceptions import ClientError
 
+from .errors import StorageAnswerError
+
 log = logging.getLogger(__name__)
 
 
@@ -40,6 +42,13 @@ class StoredPart:
 def is_missing(exc: ClientError) -> bool:
     code = str(exc.response.get("Error", {}).get("Code", ""))
     return code in ("404", "NoSuchKey", "NotFound", "NoSuchUpload")
+
+
+def required(answer: dict[str, Any], field: str, operation: str) -> Any:
+    try:
+        return answer[field]
+    except (KeyError, TypeError):
+        raise StorageAnswerError(operation, field) from None
 
 
 def not_supported(exc: ClientError) -> bool:
@@ -229,7 +238,7 @@ class S3Store:
         answer = self.client.create_multipart_upload(
             Bucket=self.bucket, Key=key, ContentType=content_type, Metadata=metadata, **extra
         )
-        return answer["UploadId"]
+        return str(required(answer, "UploadId", "CreateMultipartUpload"))
 
     def list_parts(self, key: str, upload_id: str, page_size: int = 1000) -> list[StoredPart]:
         """All parts S3 holds for an upload; ListParts pages hold at most 1,000 entries."""
@@ -240,7 +249,8 @@ class S3Store:
                 Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumberMarker=marker, MaxParts=page_size
             )
             for part in page.get("Parts", []):
-                parts.append(StoredPart(part["PartNumber"], part["ETag"], part["Size"]))
+                fields = (required(part, name, "ListParts") for name in ("PartNumber", "ETag", "Size"))
+                parts.append(StoredPart(*fields))
             if not page.get("IsTruncated"):
                 return parts
             next_marker = int(page.get("NextPartNumberMarker") or 0)
@@ -282,10 +292,10 @@ class S3Store:
                 return None
             raise
         return ObjectHead(
-            size=int(answer["ContentLength"]),
+            size=int(required(answer, "ContentLength", "HeadObject")),
             content_type=answer.get("ContentType", ""),
             etag=answer.get("ETag", ""),
-            last_modified=answer["LastModified"],
+            last_modified=required(answer, "LastModified", "HeadObject"),
             metadata=answer.get("Metadata", {}),
         )
 
@@ -324,7 +334,7 @@ class S3Store:
         source = {"Bucket": self.bucket, "Key": source_key}
         try:
             head = self.client.head_object(**source)
-            if int(head["ContentLength"]) <= COPY_OBJECT_LIMIT:
+            if int(required(head, "ContentLength", "HeadObject")) <= COPY_OBJECT_LIMIT:
                 self.client.copy_object(CopySource=source, Bucket=self.bucket, Key=dest_key)
             else:
                 big_parts = TransferConfig(multipart_threshold=COPY_OBJECT_LIMIT, multipart_chunksize=COPY_PART_SIZE)

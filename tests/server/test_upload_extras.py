@@ -153,3 +153,26 @@ def test_move_to_permanent_above_8_mib_on_a_store_that_lacks(
     head = stack.server.services.store.head(key)
     assert head is not None and head.content_type == "video/mp4"
     assert head.metadata.get("upload-id") == record["upload_id"]  # its metadata came along
+
+
+@pytest.mark.parametrize(
+    ("body", "times", "what"),
+    [
+        (b"<InitiateMultipartUploadResult><Bucket>b</Bucket></InitiateMultipartUploadResult>", 1, "no UploadId"),
+        (b"<InitiateMultipartUploadResult><Bucket>b</Buck", 10, "cut XML at every retry"),
+    ],
+)
+def test_a_cut_or_malformed_storage_answer_is_a_503_to_try_again(
+    stack: UploadStack, tmp_path: Path, body: bytes, times: int, what: str
+) -> None:
+    """Issue 15 item 12: a store's answer cut on the way (or malformed) reached code that reads its fields
+    and gave a 500. It is now 503 storage_unavailable with Retry-After, and the next try works."""
+    stack.reset()
+    user = stack.server.add_user()
+    plan = {"filename": "big.mp4", "file_size": 40 * 1024 * 1024, "content_type": "video/mp4", "resumable": True}
+    stack.proxy.respond(200, body, match=b"?uploads", count=times)  # CreateMultipartUpload's answers
+    refused = user.call("POST", "/api/upload/presigned-url", json=plan)
+    stack.proxy.clear()
+    assert refused.status_code == 503, f"{what}: {refused.status_code} {refused.text}"
+    assert refused.json()["code"] == "storage_unavailable" and refused.headers["Retry-After"] == "2"
+    assert user.call("POST", "/api/upload/presigned-url", json=plan).json()["method"] == "MULTIPART"
