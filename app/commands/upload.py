@@ -136,6 +136,7 @@ def result_record(handle: UploadHandle) -> dict[str, Any]:
         "parts": None,
         "parts_reused": 0,
         "bytes_sent": None,
+        "integrity": None,
         "error": None,
     }
     try:
@@ -156,6 +157,7 @@ def result_record(handle: UploadHandle) -> dict[str, Any]:
         parts=result.part_count,
         parts_reused=result.parts_reused,
         bytes_sent=result.bytes_sent,
+        integrity=result.integrity,
     )
     return record
 
@@ -171,7 +173,8 @@ def _report(handle: UploadHandle, as_json: bool, bar: ProgressBar) -> bool:
         resumed = f", resumed: {record['parts_reused']} of {record['parts']} parts were stored already"
         bar.write(
             f"uploaded {record['path']} -> {record['s3_key']} ({human_bytes(record['size'])} in"
-            f" {record['seconds']:.1f} s, {human_bytes(rate)}/s{resumed if record['parts_reused'] else ''})",
+            f" {record['seconds']:.1f} s, {human_bytes(rate)}/s{resumed if record['parts_reused'] else ''})"
+            f"\n  checked: {record['integrity']}",
             sys.stdout,
         )
     return record["error"] is None

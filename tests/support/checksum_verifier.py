@@ -5,7 +5,8 @@
 
 Every request is forwarded to the upstream unchanged (Host header included, so SigV4 signatures stay
 valid). A request carrying ``x-amz-checksum-crc32c`` or ``Content-MD5`` whose body does not match is
-answered like S3: 400 BadDigest, and never reaches the upstream. ``rejected`` lists what was refused.
+answered like S3: 400 BadDigest, and never reaches the upstream. ``rejected`` lists what was refused. An
+UploadPart it checked is answered, like S3 does, with the ``x-amz-checksum-crc32c`` of the bytes received.
 """
 
 from __future__ import annotations
@@ -103,6 +104,11 @@ class _Handler(BaseHTTPRequestHandler):
             answer = upstream.getresponse()
             data = answer.read()
             headers = [(k, v) for k, v in answer.getheaders() if k.lower() not in HOP_BY_HOP]
+            crc = self.headers.get("x-amz-checksum-crc32c")
+            if crc is not None and answer.status < 300 and "partNumber=" in self.path:
+                # S3 answers an UploadPart it checked with the checksum it computed (moto echoes none).
+                headers = [(k, v) for k, v in headers if k.lower() != "x-amz-checksum-crc32c"]
+                headers.append(("x-amz-checksum-crc32c", _crc32c_b64(body)))
             if self.command != "HEAD":
                 headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
                 headers.append(("Content-Length", str(len(data))))

@@ -278,6 +278,7 @@ class UploadEngine:
                 return UploadResult(
                     handle.path, start.upload_id, start.s3_key, handle.size, start.sha256, start.method,
                     start.part_count, start.part_count, handle.size, 0, time.monotonic() - started,
+                    "completed by an earlier run",
                 )  # fmt: skip
             if isinstance(start, PostStart):
                 return PostUpload(ctx, job, start, handle.size).run(started)

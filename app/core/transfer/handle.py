@@ -7,6 +7,7 @@ and the engine's progress snapshots on its timer, the CLI waits on ``result(time
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from enum import StrEnum
@@ -62,6 +63,30 @@ class UploadResult:
     bytes_reused: int
     bytes_sent: int  # bytes put on the wire, retries included
     seconds: float
+    # Which integrity check actually ran, in words (integrity_summary): what the store confirmed of each
+    # part, beyond the size the server checks at complete.
+    integrity: str = ""
+
+
+def integrity_summary(confirmed: Mapping[str, int], part_count: int, reused: int = 0) -> str:
+    """``confirmed``: how many parts sent in this run the store confirmed, by check (CRC32C, ETag-MD5)."""
+    sent = part_count - reused
+    earlier = f"; {reused} stored by an earlier run, matched by size and ETag" if reused else ""
+    done = sum(confirmed.values())
+    if sent <= 0:
+        return f"all {part_count} parts stored by an earlier run, matched by size and ETag; size checked at complete"
+    if done == sent and len(confirmed) == 1:
+        (check,) = confirmed
+        return f"{check} of every part sent, confirmed by the store{earlier}; size checked at complete"
+    if done:
+        kinds = ", ".join(f"{count} by {check}" for check, count in sorted(confirmed.items()))
+        if done == sent:
+            return f"every part sent confirmed by the store ({kinds}){earlier}; size checked at complete"
+        return f"{done} of {sent} parts sent confirmed by the store ({kinds}), the rest by size only{earlier}"
+    return (
+        "the store confirmed no part's checksum (it echoed no CRC32C, and its ETags are not MD5s of the parts):"
+        f" only sizes were checked{earlier}"
+    )
 
 
 class UploadHandle:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Any
@@ -24,7 +24,14 @@ from typing import Any
 from app.core.transfer.checksums import PartChecksum
 from app.core.transfer.context import EngineContext, FileJob, plain
 from app.core.transfer.control import TransferCancelled, TransferInterrupted, TransferPaused
-from app.core.transfer.handle import UploadCancelled, UploadError, UploadInterrupted, UploadResult, UploadStatus
+from app.core.transfer.handle import (
+    UploadCancelled,
+    UploadError,
+    UploadInterrupted,
+    UploadResult,
+    UploadStatus,
+    integrity_summary,
+)
 from app.core.transfer.part_sender import PartTask, send_part
 from app.core.transfer.planning import Part, split
 from app.core.transfer.resume import MultipartStart, abort_quietly
@@ -51,6 +58,7 @@ class MultipartUpload:
         self.finished: dict[int, tuple[str, PartChecksum]] = {}
         self.failure: BaseException | None = None
         self.parts_reused = 0
+        self.confirmed: Counter[str] = Counter()  # parts sent whose check the store's answer confirmed
         self.bytes_reused = 0
 
     @property
@@ -96,6 +104,7 @@ class MultipartUpload:
             bytes_reused=self.bytes_reused,
             bytes_sent=self.job.wire.value,
             seconds=time.monotonic() - started_at,
+            integrity=integrity_summary(self.confirmed, self.plan.part_count, self.parts_reused),
         )
 
     def _check_completion(self, answer: dict[str, Any], sha256: str) -> None:
@@ -231,5 +240,7 @@ class MultipartUpload:
         self.ctx.journal.record_part(self.start.upload_id, number, etag=etag, size=size, checksum=str(checksum))
         self.ctx.progress.commit_part(self.job.handle.file_id, number, size)
         self.finished[number] = (etag, checksum)
+        if task.confirmed_by is not None:
+            self.confirmed[task.confirmed_by] += 1
         count, name = self.plan.part_count, self.job.name
         log.debug("%s: part %d of %d stored (%d attempt(s))", name, number, count, task.attempts)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,7 @@ from app.core.transfer.retry import Failure, RetryableTransferError
 from app.core.transfer.streams import PartBody
 
 log = logging.getLogger(__name__)
+ECHOED_CRC32C = "x-amz-checksum-crc32c"
 
 # An ETag as stores send it: quoted (S3, MinIO, rclone, this server's folder store), or bare MD5 hex.
 _ETAG = re.compile(r'^(?:W/)?"[^"\s]+"$|^[0-9A-Fa-f]{32}(?:-\d+)?$')
@@ -50,6 +52,7 @@ class PartTask:
     attempts: int = 0
     growing: GrowingFile | None = None  # set for a lead part: sent while the writer writes it
     sent: PartChecksum | None = None  # a lead part's MD5, once S3 stored it (equal to its ETag)
+    confirmed_by: str | None = None  # the check the store's answer confirmed (CRC32C, ETag-MD5), if any
 
     @property
     def sign_fields(self) -> dict[str, str | int]:
@@ -100,6 +103,11 @@ def send_part(ctx: EngineContext, job: FileJob, upload_id: str, task: PartTask, 
             # Send it again, like any other cut; it is never a reason to give the upload up.
             response.close()
             raise RetryableTransferError(f"the answer had no usable ETag ({response.headers.get('ETag')!r})")
+        echoed, sent = response.headers.get(ECHOED_CRC32C), task.checksum.crc32c if task.checksum else None
+        if response.status_code < 300 and echoed is not None and sent is not None and echoed != sent:
+            # The store says it holds other bytes than were sent (where it does not check the header itself).
+            response.close()
+            raise RetryableTransferError(f"the store holds CRC32C {echoed} for it, not the {sent} sent")
         return response
 
     def resign(failure: Failure) -> None:
@@ -130,4 +138,16 @@ def send_part(ctx: EngineContext, job: FileJob, upload_id: str, task: PartTask, 
             ctx.progress.rollback_part(file_id, part.number)
             raise LeadPartUnverified(f"part {part.number}: the stored part's ETag is not the MD5 of the bytes sent")
         task.sent = sent
+    task.confirmed_by = confirmation(task.sent or task.checksum, response.headers, etag)
     return etag
+
+
+def confirmation(checksum: PartChecksum | None, headers: Mapping[str, str], etag: str) -> str | None:
+    """Which check of the part the store's answer confirms: its CRC32C echoed back equal to the one sent,
+    or its ETag equal to the MD5 of the bytes sent; None when it confirms neither (a store that takes the
+    checksum header without checking it, or ETags that are not MD5s)."""
+    if checksum is None:
+        return None
+    if checksum.crc32c is not None:
+        return "CRC32C" if headers.get(ECHOED_CRC32C) == checksum.crc32c else None
+    return "ETag-MD5" if checksum.matches_etag(etag) else None

@@ -68,6 +68,7 @@ class PostUpload:
             bytes_reused=0,
             bytes_sent=self.job.wire.value,
             seconds=time.monotonic() - started_at,
+            integrity="one POST: the server checked its size at complete; no checksum was confirmed by the store",
         )
 
     def _raise_if_told(self) -> None:

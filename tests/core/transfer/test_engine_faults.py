@@ -12,12 +12,13 @@ from pathlib import Path
 import pytest
 
 from app.core.api import BackendClient
-from app.core.transfer.handle import UploadCancelled, UploadError, UploadStatus
-from app.core.transfer.journal import UploadState
+from app.core.transfer.engine import UploadEngine
+from app.core.transfer.handle import UploadCancelled, UploadError, UploadStatus, integrity_summary
+from app.core.transfer.journal import Journal, UploadState
 from app.core.transfer.retry import BackoffPolicy
 from tests.support.faultproxy import EXPIRED_XML
 from tests.support.files import random_file
-from tests.support.servers import User
+from tests.support.servers import User, reeldrop_server
 from tests.support.upload_stack import (
     MiB,
     UploadStack,
@@ -80,6 +81,37 @@ def test_an_answer_without_a_usable_etag_sends_that_part_again(faults, uploader,
     result = make_engine().submit(path).result(RESULT_TIMEOUT)
     assert faults.proxy.fired == {"respond 200": 1}
     assert faults.part_puts("no-etag.mp4") == {1: 1, 2: 2, 3: 1, 4: 1}
+    assert stored_sha256(uploader, result.upload_id) == digest
+
+
+def test_the_result_says_which_integrity_check_the_store_confirmed(
+    faults, uploader, make_engine, s3_endpoint, tmp_path
+):
+    """Issue 15 item 8: a store may take the CRC32C header without checking it (moto, s3rver, rclone), and
+    nothing said so. The result now names what the store's answers confirmed, part by part."""
+    path, digest = video(tmp_path, "checked.mp4", 16 * MiB)
+    result = make_engine().submit(path).result(RESULT_TIMEOUT)  # the stack checks CRC32C and echoes it, as S3
+    assert stored_sha256(uploader, result.upload_id) == digest
+    assert result.integrity == "CRC32C of every part sent, confirmed by the store; size checked at complete"
+    with reeldrop_server(s3_endpoint, tmp_path / "bare", env={"S3_MULTIPART_THRESHOLD": str(6 * MiB)}) as bare:
+        user = bare.add_user()  # moto itself: it takes the header, checks nothing and echoes nothing
+        with Journal.open(tmp_path / "bare.sqlite3") as journal:
+            engine = UploadEngine(BackendClient(user.base_url, user.token), journal, part_size=5 * MiB)
+            try:
+                unchecked = engine.submit(path).result(RESULT_TIMEOUT)
+            finally:
+                engine.shutdown()
+    assert unchecked.integrity.startswith("the store confirmed no part's checksum"), unchecked.integrity
+
+
+def test_a_store_echoing_another_crc32c_gets_the_part_again(faults, uploader, make_engine, tmp_path):
+    """Where the store echoes a part's CRC32C, one other than the one sent means other bytes are stored."""
+    path, digest = video(tmp_path, "echo.mp4", 16 * MiB)
+    stored_other = {"ETag": '"9e107d9d372bb6826bd81d3542a419d6"', "x-amz-checksum-crc32c": "AAAAAA=="}
+    faults.proxy.respond(200, b"", match=part_match(2), headers=stored_other)
+    result = make_engine().submit(path).result(RESULT_TIMEOUT)
+    assert faults.proxy.fired == {"respond 200": 1}
+    assert faults.part_puts("echo.mp4") == {1: 1, 2: 2, 3: 1, 4: 1}
     assert stored_sha256(uploader, result.upload_id) == digest
 
 
@@ -189,3 +221,18 @@ def test_journal_stays_consistent_with_the_server_after_each_part(faults, upload
     assert entry.state is UploadState.COMPLETED and entry.sha256 == result.sha256
     assert [part.number for part in entry.parts] == [1, 2, 3, 4]
     assert all(part.checksum.startswith("crc32c:") for part in entry.parts)
+
+
+@pytest.mark.parametrize(
+    ("confirmed", "parts", "reused", "words"),
+    [
+        ({"CRC32C": 4}, 4, 0, "CRC32C of every part sent, confirmed by the store; size checked at complete"),
+        ({"CRC32C": 3, "ETag-MD5": 1}, 4, 0, "every part sent confirmed by the store (3 by CRC32C, 1 by ETag-MD5)"),
+        ({"CRC32C": 2}, 4, 0, "2 of 4 parts sent confirmed by the store (2 by CRC32C), the rest by size only"),
+        ({}, 4, 0, "the store confirmed no part's checksum"),
+        ({"CRC32C": 2}, 4, 2, "CRC32C of every part sent, confirmed by the store; 2 stored by an earlier run"),
+        ({}, 4, 4, "all 4 parts stored by an earlier run"),
+    ],
+)
+def test_the_integrity_words(confirmed: dict[str, int], parts: int, reused: int, words: str) -> None:
+    assert integrity_summary(confirmed, parts, reused).startswith(words)
