@@ -121,6 +121,9 @@ class ServerConfig:
     keep_processed: bool = True
     """KEEP_PROCESSED=false: once a job's results ZIP is stored, its separate outputs are deleted (the ZIP
     keeps every one); true keeps them for links and downloads one by one."""
+    post_uploads: bool = True
+    """S3_POST_UPLOADS=false: no presigned POST forms, every upload goes in parts (one part for a small file),
+    for stores that refuse browser-style POST uploads (rclone serve s3). The seeds' clients need the form."""
     trust_worker_keys: bool = False
     """Workers may report outputs anywhere but under temp/ (seed 000's Lambda writes user123/job456/…);
     otherwise only under the job's own prefixes (videos/{job}/, processed/{job}/)."""
@@ -221,5 +224,6 @@ def load_config(env: dict[str, str] | None = None, data_dir: Path | None = None)
         trust_worker_keys=env.get("TRUST_WORKER_KEYS", "") in ("1", "true", "yes"),
         cors_origins=_origins(env),
         keep_processed=_flag(env, "KEEP_PROCESSED") is not False,
+        post_uploads=_flag(env, "S3_POST_UPLOADS") is not False,
         apply_bucket_cors=env.get("S3_APPLY_BUCKET_CORS", "") in ("1", "true", "yes"),
     )

@@ -123,8 +123,12 @@ def expected_size(upload: Upload, size: int | None) -> int:
 SIGNED_WITH_ITS_ID = ("POST", "MULTIPART")
 
 
-def verify_object(store: ObjectStore, upload: Upload, *, size: int | None = None) -> None:
-    """HeadObject is the real guard: S3-compatible stores do not all enforce a POST policy's size range."""
+def verify_object(store: ObjectStore, upload: Upload, *, size: int | None = None, assembled_here: bool = False) -> None:
+    """HeadObject is the real guard: S3-compatible stores do not all enforce a POST policy's size range.
+
+    ``assembled_here``: the object is the multipart upload this server just completed with its own S3 upload
+    id, from parts sent with URLs signed for it; a store that keeps no metadata of multipart uploads (rclone
+    serve s3) may then show no upload-id, which proves nothing against it (another id still does)."""
     wanted = expected_size(upload, size)
     head = store.head(upload.s3_key)
     if head is None:
@@ -135,7 +139,8 @@ def verify_object(store: ObjectStore, upload: Upload, *, size: int | None = None
         said = "the client reported" if upload.streaming else "were declared"
         raise fail_upload(store, upload, "size_mismatch", f"S3 holds {head.size} bytes but {wanted} {said}.")
     owner = head.metadata.get("upload-id")
-    if owner != upload.id and (owner is not None or upload.method in SIGNED_WITH_ITS_ID):
+    unnamed_is_ours = owner is None and assembled_here
+    if owner != upload.id and not unnamed_is_ours and (owner is not None or upload.method in SIGNED_WITH_ITS_ID):
         # Its URL or policy named this upload, yet the object names another (or none: a form sent without the
         # field, to a store that does not enforce its policy): these are not this upload's bytes.
         raise fail_upload(store, upload, "object_mismatch", "The stored object belongs to another upload.")
@@ -189,7 +194,7 @@ def complete_multipart(
         # An earlier complete went through at S3 but its answer was lost (the client died during it): the
         # object is these parts, so record it, rather than have the client send the whole file again.
         log.info("upload %s: S3 had assembled it already (an earlier complete); recording it", upload.id)
-    verify_object(store, upload, size=size)
+    verify_object(store, upload, size=size, assembled_here=True)
     upload.part_count = count
 
 

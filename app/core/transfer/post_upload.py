@@ -19,12 +19,15 @@ from app.core.transfer.control import TransferCancelled, TransferPaused
 from app.core.transfer.form_post import FormPostBody
 from app.core.transfer.handle import UploadCancelled, UploadError, UploadInterrupted, UploadResult, UploadStatus
 from app.core.transfer.resume import PostStart, abort_quietly, start_fresh
-from app.core.transfer.retry import Failure
+from app.core.transfer.retry import Failure, FailureKind, UploadFailed
 from app.core.transfer.streams import PartBody
 
 log = logging.getLogger(__name__)
 
 POST_PART = 1  # the progress tracker's part number for the single request
+# Refusals of the form itself (rclone serve s3: 400 UnsupportedAlgorithm; others 403, 405, 501), not of the
+# file: worth naming the server setting that avoids forms.
+FORM_REFUSED = frozenset({400, 403, 405, 411, 412, 501})
 POLL = 0.25
 
 
@@ -44,6 +47,15 @@ class PostUpload:
             try:
                 ctx.parts_pool.submit(self._send).result()
                 break
+            except UploadFailed as failed:
+                failure = failed.failure
+                if failure.kind is FailureKind.FATAL and failure.status in FORM_REFUSED:
+                    raise UploadError(
+                        self.job.path,
+                        f"the storage service refused the upload form ({failure.reason}); if this store does not "
+                        "take presigned POST uploads, its ReelDrop server can be set S3_POST_UPLOADS=false",
+                    ) from failed
+                raise
             except TransferPaused:
                 self._wait_while_paused()
             except TransferCancelled:

@@ -60,13 +60,15 @@ def presigned_url(
         s3_key=_key_for(svc, user, upload_id, filename),
         method=rules.choose_method(
             size, svc.config.multipart_threshold, streaming=body.streaming, resumable=body.resumable
-        ),
+        )
+        if svc.config.post_uploads
+        else "MULTIPART",
         streaming=body.streaming,
     )
     expires = svc.config.presigned_expiry
     metadata = {"original-filename": rules.key_safe_name(filename), "upload-id": upload_id}
     post = None
-    if rules.post_offered(size, streaming=body.streaming):
+    if svc.config.post_uploads and rules.post_offered(size, streaming=body.streaming):
         # Also beside a multipart plan: `complete` (or the job, for clients that never call it) takes
         # whichever the client used (uploads_service.take_posted_object).
         post = svc.store.presigned_post(upload.s3_key, content_type, size, expires, metadata)
