@@ -27,6 +27,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from app.core.api import BackendUnavailable
+from app.core.logsafe import redact
 from app.core.results_partial import PartialState, discard_partial, hash_file, load_state, part_path, save_state
 from app.core.results_resume import Answer, judge_answer
 from app.core.results_types import (
@@ -39,7 +40,7 @@ from app.core.results_types import (
 )
 from app.core.transfer.control import TransferCancelled, TransferControl
 from app.core.transfer.progress import FileProgress, ProgressTracker
-from app.core.transfer.retry import BackoffPolicy, Failure, FailureKind, RetryableTransferError, UploadFailed, redact
+from app.core.transfer.retry import BackoffPolicy, Failure, FailureKind, RetryableTransferError, UploadFailed
 from app.core.transfer.throttle import Throttle
 
 log = logging.getLogger(__name__)

@@ -27,6 +27,7 @@ from enum import StrEnum
 import requests
 import tenacity
 
+from app.core.logsafe import redact
 from app.core.transfer.control import TransferCancelled, TransferControl, TransferInterrupted
 
 log = logging.getLogger(__name__)
@@ -57,8 +58,6 @@ ERROR_BODY_LIMIT = 64 * 1024
 
 _CODE = re.compile(r"<Code>\s*([^<]{1,200}?)\s*</Code>")
 _MESSAGE = re.compile(r"<Message>\s*([^<]{0,1000}?)\s*</Message>")
-_QUERY = re.compile(r"\?[^\s'\")>]*")
-_BEARER = re.compile(r"(?i)(bearer\s+)[^\s'\"]+")
 
 
 class FailureKind(StrEnum):
@@ -87,11 +86,6 @@ class UploadFailed(Exception):
         self.attempts = attempts
         gave_up = "" if failure.kind is FailureKind.FATAL else f" (gave up after {attempts} attempts)"
         super().__init__(f"{describe}: {failure.reason}{gave_up}")
-
-
-def redact(text: str) -> str:
-    """Drop URL query strings (presigned signatures) and bearer tokens from text meant for logs."""
-    return _BEARER.sub(r"\1***", _QUERY.sub("?…", text))
 
 
 def parse_s3_error(body: str) -> tuple[str | None, str | None]:

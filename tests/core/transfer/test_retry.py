@@ -6,6 +6,7 @@ import socket
 import pytest
 import requests
 
+from app.core.logsafe import redact
 from app.core.transfer.control import TransferCancelled, TransferControl, TransferPaused
 from app.core.transfer.retry import (
     BackoffPolicy,
@@ -13,7 +14,6 @@ from app.core.transfer.retry import (
     UploadFailed,
     classify,
     classify_exception,
-    redact,
 )
 from app.core.transfer.stall import StallDetected
 from app.core.transfer.streams import SourceChangedError
@@ -125,7 +125,7 @@ def test_failure_text_never_carries_a_signature_or_token():
     reason = classify_exception(error).reason
     assert "X-Amz" not in reason and "deadbeef" not in reason
     assert "/b/k?" in reason
-    assert redact("Authorization: Bearer abc.def") == "Authorization: Bearer ***"
+    assert "abc.def" not in redact("Authorization: Bearer abc.def")  # one redact for logs and reasons alike
 
 
 def test_delay_is_full_jitter_and_capped():
