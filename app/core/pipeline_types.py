@@ -10,7 +10,10 @@ import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from app.core.settings import Settings
 
 
 class Stage(enum.StrEnum):
@@ -126,7 +129,8 @@ _ACTIVE = (Stage.COMPRESSING, Stage.UPLOADING, Stage.PROCESSING, Stage.DOWNLOADI
 
 
 class PipelineControl(Protocol):
-    """The whole surface the GUI uses. Every method returns at once; work happens on the core's threads."""
+    """The whole surface the GUI uses. The GUI calls it through the bridge's command thread, never from its
+    own (a call may wait on a lock or the queue store briefly); the work itself runs on the core's threads."""
 
     def add(self, paths: Sequence[Path], preset: str | None = None, output_dir: Path | None = None) -> list[str]:
         """Queue files (folders are expanded to the videos inside). Bad ones are queued as FAILED with a reason."""
@@ -150,3 +154,6 @@ class PipelineControl(Protocol):
     def totals(self) -> QueueTotals: ...
 
     def shutdown(self, wait: bool = True) -> None: ...
+
+    def apply_settings(self, settings: Settings) -> None:
+        """Take changed settings (parallel uploads, speed limit, part size …) now, without a restart."""

@@ -1,10 +1,12 @@
 """Keep Python's garbage collector from freezing the window.
 
 A full collection walks every tracked object while holding the GIL, so every thread stops, the UI
-included. Starting "This computer" loads the whole server stack (about a quarter of a million objects)
-and used to trigger collections of 100-300 ms in the middle of start-up and later while files were
-being worked on. So: no collections while the connection is being set up, then everything loaded so far
-is frozen (left out of later walks; still freed by reference counting) and collection resumes.
+included. Connecting loads the client stack in this process (the pipeline, the transfer engine, requests,
+the settings and the queue store; "This computer"'s server itself runs in a child process, see
+app/local_backend.py), and the many long-lived objects made then used to trigger collections of
+100-300 ms in the middle of start-up and later while files were being worked on. So: no collections while
+the connection is being set up, then everything loaded so far is frozen (left out of later walks; still
+freed by reference counting) and collection resumes.
 """
 
 from __future__ import annotations

@@ -128,7 +128,7 @@ class AppSession(QObject):
         )
 
     def _on_open(self, generation: int, opened: tuple[Connection, PipelineControl]) -> None:
-        gc_policy.freeze_and_resume()  # the server stack and the pipeline live as long as the app
+        gc_policy.freeze_and_resume()  # the client stack and the pipeline live as long as the app
         if generation != self._generation:
             log.info("A newer connection was asked for; closing this one")
             self.bridge.run(_close, opened[1], opened[0])
@@ -185,9 +185,7 @@ class AppSession(QObject):
         previous, self.settings = self.settings, settings
         self.bridge.command(save_settings, settings, self.paths.settings_file, on_error=self._on_save_error)
         if self.pipeline is not None:
-            apply = getattr(self.pipeline, "apply_settings", None)
-            if callable(apply):
-                self.bridge.command(apply, settings)
+            self.bridge.command(self.pipeline.apply_settings, settings)
         self.settings_changed.emit(settings)
         if previous.active() != settings.active():
             self.reconnect()
