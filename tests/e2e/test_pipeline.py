@@ -11,23 +11,24 @@ from app.core.pipeline import Pipeline
 from app.core.pipeline_types import ItemSnapshot, Stage
 from tests.support.files import make_clip
 from tests.support.servers import User
+from tests.support.waiting import wait_until
 
 
-def wait_until(pipeline: Pipeline, item_id: str, stages: set[Stage], timeout: float = 120) -> ItemSnapshot:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def wait_for_stage(pipeline: Pipeline, item_id: str, stages: set[Stage], timeout: float = 120) -> ItemSnapshot:
+    """The item's snapshot once it reaches one of ``stages`` (tests.support.waiting.wait_until does the waiting)."""
+
+    def reached() -> ItemSnapshot | None:
         snap = next(s for s in pipeline.snapshot() if s.item_id == item_id)
-        if snap.stage in stages:
-            return snap
-        time.sleep(0.05)
-    raise AssertionError(f"item never reached {stages}: {snap}")
+        return snap if snap.stage in stages else None
+
+    return wait_until(reached, timeout=timeout, interval=0.05, what=f"{item_id} to reach {sorted(stages)}")
 
 
 def test_a_clip_goes_end_to_end_and_lands_its_results(make_pipeline, tmp_path: Path) -> None:
     clip = make_clip(tmp_path / "holiday.mp4", seconds=2, size="640x360")
     pipeline = make_pipeline()
     [item_id] = pipeline.add([clip], preset="480p")
-    seen = [wait_until(pipeline, item_id, {Stage.COMPRESSING, Stage.UPLOADING, Stage.PROCESSING})]
+    seen = [wait_for_stage(pipeline, item_id, {Stage.COMPRESSING, Stage.UPLOADING, Stage.PROCESSING})]
     while seen[-1].stage not in (Stage.DONE, Stage.FAILED):
         time.sleep(0.05)
         seen.append(next(s for s in pipeline.snapshot() if s.item_id == item_id))
@@ -63,12 +64,12 @@ def test_bad_files_fail_alone_and_the_batch_goes_on(make_pipeline, tmp_path: Pat
     assert snaps[ids[0]].stage is Stage.FAILED and snaps[ids[0]].error_type == "empty_file"
     assert snaps[ids[2]].error_type == "is_directory" and "folder" in snaps[ids[2]].error
     assert snaps[ids[3]].error_type == "missing"
-    notes = wait_until(pipeline, ids[1], {Stage.FAILED, Stage.DONE})
+    notes = wait_for_stage(pipeline, ids[1], {Stage.FAILED, Stage.DONE})
     assert notes.stage is Stage.FAILED and notes.error_type == "not_media"
     assert "notes.mp4" in notes.error and str(tmp_path) not in notes.error
     said = [r.getMessage() for r in caplog.records if "notes.mp4" in r.getMessage()]
     assert said and not [m for m in said if "notes.mp4: notes.mp4" in m], said  # the name once per line
-    finished = wait_until(pipeline, ids[4], {Stage.DONE, Stage.FAILED})
+    finished = wait_for_stage(pipeline, ids[4], {Stage.DONE, Stage.FAILED})
     assert finished.stage is Stage.DONE, finished.error
 
 
@@ -76,7 +77,7 @@ def test_original_preset_uploads_the_file_as_it_is(make_pipeline, tmp_path: Path
     clip = make_clip(tmp_path / "raw.mp4", seconds=1, size="320x240")
     pipeline = make_pipeline()
     [item_id] = pipeline.add([clip], preset="original")
-    done = wait_until(pipeline, item_id, {Stage.DONE, Stage.FAILED})
+    done = wait_for_stage(pipeline, item_id, {Stage.DONE, Stage.FAILED})
     assert done.stage is Stage.DONE, done.error
     assert done.encoder is None and done.size_after == clip.stat().st_size
     assert clip.exists()  # the source is never deleted
@@ -86,14 +87,14 @@ def test_cancel_mid_encode_leaves_no_temp_file(make_pipeline, tmp_path: Path) ->
     clip = make_clip(tmp_path / "long.mp4", seconds=20, size="1280x720")
     pipeline = make_pipeline()
     [item_id] = pipeline.add([clip], preset="1080p")
-    wait_until(pipeline, item_id, {Stage.COMPRESSING})
+    wait_for_stage(pipeline, item_id, {Stage.COMPRESSING})
     deadline = time.monotonic() + 30
     while (
         next(s for s in pipeline.snapshot() if s.item_id == item_id).stage_fraction <= 0 and time.monotonic() < deadline
     ):
         time.sleep(0.05)
     pipeline.cancel(item_id)
-    cancelled = wait_until(pipeline, item_id, {Stage.CANCELLED, Stage.FAILED, Stage.DONE})
+    cancelled = wait_for_stage(pipeline, item_id, {Stage.CANCELLED, Stage.FAILED, Stage.DONE})
     assert cancelled.stage is Stage.CANCELLED
     work = tmp_path / "home" / "cache" / "work"
     leftovers = [p for p in work.rglob("*") if p.is_file()] if work.exists() else []
@@ -106,13 +107,13 @@ def test_pause_and_resume_during_upload_keep_the_parts(make_pipeline, tmp_path: 
     source.write_bytes(source.read_bytes() + b"\0" * (14 * 1024 * 1024))
     pipeline = make_pipeline(bandwidth_limit=3 * 1024 * 1024, concurrency=2)
     [item_id] = pipeline.add([source], preset="original")
-    uploading = wait_until(pipeline, item_id, {Stage.UPLOADING})
+    uploading = wait_for_stage(pipeline, item_id, {Stage.UPLOADING})
     deadline = time.monotonic() + 30
     while uploading.stage_fraction < 0.2 and time.monotonic() < deadline:
         time.sleep(0.05)
         uploading = next(s for s in pipeline.snapshot() if s.item_id == item_id)
     pipeline.pause(item_id)
-    paused = wait_until(pipeline, item_id, {Stage.PAUSED})
+    paused = wait_for_stage(pipeline, item_id, {Stage.PAUSED})
     assert paused.paused_stage is Stage.UPLOADING
     # "Paused at" where it stood, not at the start of the upload stage.
     assert paused.stage_fraction >= 0.2 and paused.overall_fraction >= uploading.overall_fraction > 0.0
@@ -120,7 +121,7 @@ def test_pause_and_resume_during_upload_keep_the_parts(make_pipeline, tmp_path: 
     time.sleep(0.5)
     assert next(s for s in pipeline.snapshot() if s.item_id == item_id).stage is Stage.PAUSED
     pipeline.resume(item_id)
-    done = wait_until(pipeline, item_id, {Stage.DONE, Stage.FAILED})
+    done = wait_for_stage(pipeline, item_id, {Stage.DONE, Stage.FAILED})
     assert done.stage is Stage.DONE, done.error
     statuses = user.call("GET", "/api/upload/stats/overview").json()["uploads_by_status"]
     assert sum(statuses.values()) == 1  # paused and resumed: still one upload
@@ -133,7 +134,7 @@ def test_retry_after_a_failure_and_remove(make_pipeline, tmp_path: Path) -> None
     assert pipeline.snapshot()[0].error_type == "missing"
     make_clip(clip, seconds=1, size="320x240")  # the file turns up: retry goes on
     pipeline.retry(item_id)
-    done = wait_until(pipeline, item_id, {Stage.DONE, Stage.FAILED})
+    done = wait_for_stage(pipeline, item_id, {Stage.DONE, Stage.FAILED})
     assert done.stage is Stage.DONE, done.error
     pipeline.remove(item_id)
     assert pipeline.snapshot() == []
@@ -152,7 +153,7 @@ def test_an_audio_file_with_a_video_preset_is_compressed_as_audio(make_pipeline,
     )
     pipeline = make_pipeline()
     [item_id] = pipeline.add([song], preset="720p")
-    done = wait_until(pipeline, item_id, {Stage.DONE, Stage.FAILED})
+    done = wait_for_stage(pipeline, item_id, {Stage.DONE, Stage.FAILED})
     assert done.stage is Stage.DONE, done.error
     assert done.size_after and done.size_after < song.stat().st_size
     assert (done.results_dir / "manifest.json").exists()
@@ -164,14 +165,14 @@ def test_retry_after_the_job_ended_on_the_server_sends_the_file_again(
     clip = make_clip(tmp_path / "lost.mp4", seconds=12, size="640x360")
     pipeline = make_pipeline()
     [item_id] = pipeline.add([clip], preset="480p")
-    wait_until(pipeline, item_id, {Stage.PROCESSING})
+    wait_for_stage(pipeline, item_id, {Stage.PROCESSING})
     first_job = pipeline.record(item_id).job_id
     # The server gives the job up (an admin, or a backend that lost the original): the item fails.
     assert user.call("POST", f"/api/jobs/{first_job}/cancel").status_code == 200
-    failed = wait_until(pipeline, item_id, {Stage.FAILED, Stage.DONE})
+    failed = wait_for_stage(pipeline, item_id, {Stage.FAILED, Stage.DONE})
     assert failed.stage is Stage.FAILED and failed.error_type == "job_cancelled"
     pipeline.retry(item_id)  # asking the same job again would fail the same way: upload anew, new job
-    done = wait_until(pipeline, item_id, {Stage.DONE, Stage.FAILED})
+    done = wait_for_stage(pipeline, item_id, {Stage.DONE, Stage.FAILED})
     assert done.stage is Stage.DONE, done.error
     assert done.job_id and done.job_id != first_job
 
@@ -204,6 +205,6 @@ def test_a_file_waiting_for_the_encoder_says_queued_and_the_one_compressing_show
     assert waiting.overall_fraction == 0.0 and waiting.rate is None
     assert not compressing.queued and compressing.eta is not None
     assert 0 < compressing.rate < first.stat().st_size * 100  # bytes/s of the source: at most 100x real time
-    done = wait_until(pipeline, second_id, {Stage.UPLOADING, Stage.PROCESSING, Stage.DOWNLOADING, Stage.DONE})
+    done = wait_for_stage(pipeline, second_id, {Stage.UPLOADING, Stage.PROCESSING, Stage.DOWNLOADING, Stage.DONE})
     assert not done.queued
     pipeline.cancel(first_id)

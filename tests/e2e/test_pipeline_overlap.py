@@ -10,7 +10,7 @@ from pathlib import Path
 
 from app.core.pipeline_types import Stage
 from app.core.settings import Settings
-from tests.e2e.test_pipeline import wait_until
+from tests.e2e.test_pipeline import wait_for_stage
 from tests.support.files import make_clip
 from tests.support.servers import User
 
@@ -33,7 +33,7 @@ def test_the_encode_is_uploaded_while_it_is_written_and_processed(make_pipeline,
     pipeline = make_pipeline()
     pipeline._runner.streams.min_bytes = 0  # stream even this small encode
     [item_id] = pipeline.add([clip], preset="480p")
-    done = wait_until(pipeline, item_id, {Stage.DONE, Stage.FAILED})
+    done = wait_for_stage(pipeline, item_id, {Stage.DONE, Stage.FAILED})
     assert done.stage is Stage.DONE, done.error
     upload = streamed_upload(pipeline, item_id, user)
     assert upload["streaming"] is True and upload["status"] in ("uploaded", "deleted")
@@ -52,7 +52,7 @@ def test_turned_off_while_running_the_upload_waits_for_the_finished_file(
     pipeline._runner.streams.min_bytes = 0
     pipeline.apply_settings(Settings(output_folder=tmp_path / "out", upload_while_compressing=False))
     [item_id] = pipeline.add([clip], preset="480p")
-    done = wait_until(pipeline, item_id, {Stage.DONE, Stage.FAILED})
+    done = wait_for_stage(pipeline, item_id, {Stage.DONE, Stage.FAILED})
     assert done.stage is Stage.DONE, done.error
     assert streamed_upload(pipeline, item_id, user)["streaming"] is False
 
@@ -67,7 +67,7 @@ def test_cancel_mid_encode_aborts_the_upload_that_ran_beside_it(make_pipeline, t
         time.sleep(0.05)
     assert uploads_of(user).get("pending") == 1
     pipeline.cancel(item_id)
-    cancelled = wait_until(pipeline, item_id, {Stage.CANCELLED, Stage.FAILED, Stage.DONE})
+    cancelled = wait_for_stage(pipeline, item_id, {Stage.CANCELLED, Stage.FAILED, Stage.DONE})
     assert cancelled.stage is Stage.CANCELLED
     deadline = time.monotonic() + 30
     while uploads_of(user).get("pending") and time.monotonic() < deadline:

@@ -21,7 +21,7 @@ import pytest
 from app.core.media import probe
 from app.core.pipeline import Pipeline
 from app.core.pipeline_types import ItemSnapshot, Stage
-from tests.e2e.test_pipeline import wait_until
+from tests.e2e.test_pipeline import wait_for_stage
 from tests.support.files import ffmpeg_binary, make_clip
 from tests.support.servers import User
 from tests.support.waiting import wait_until as wait_until_true
@@ -114,15 +114,16 @@ def test_pause_suspends_the_encode_and_resume_continues_the_same_process(
         lambda: (s := snap_of(pipeline, first)).stage is not Stage.COMPRESSING or s.stage_fraction > before,
         "the encode to go on",
     )
-    uploading = wait_until(pipeline, first, {Stage.UPLOADING, Stage.PROCESSING, Stage.DOWNLOADING, Stage.DONE}, BOUND)
+    moved_on = {Stage.UPLOADING, Stage.PROCESSING, Stage.DOWNLOADING, Stage.DONE}
+    uploading = wait_for_stage(pipeline, first, moved_on, BOUND)
     assert not ffmpeg.is_running()
     output = pipeline.record(first).compressed_path
     if uploading.stage is not Stage.DONE and output and Path(output).exists():  # gone once the results are home
         assert probe(Path(output)).duration_s == pytest.approx(10.0, abs=0.2)
-    done = wait_until(pipeline, first, {Stage.DONE, Stage.FAILED}, BOUND)
+    done = wait_for_stage(pipeline, first, {Stage.DONE, Stage.FAILED}, BOUND)
     assert done.stage is Stage.DONE, done.error
     assert [s.item_id for s in pipeline.snapshot()] == [first, second]
-    assert wait_until(pipeline, second, {Stage.DONE, Stage.FAILED}, BOUND).stage is Stage.DONE
+    assert wait_for_stage(pipeline, second, {Stage.DONE, Stage.FAILED}, BOUND).stage is Stage.DONE
     assert uploads_of(user).get("aborted") is None  # one streamed upload, paused and resumed, never redone
     assert loud(logs) == []
 
@@ -141,7 +142,7 @@ def test_cancel_while_paused_mid_encode_stops_ffmpeg_and_aborts_the_upload_quiet
     wait_for(lambda: ffmpeg.status() == psutil.STATUS_STOPPED, "ffmpeg to be suspended")
 
     pipeline.cancel(item_id)
-    cancelled = wait_until(pipeline, item_id, {Stage.CANCELLED, Stage.FAILED, Stage.DONE}, BOUND)
+    cancelled = wait_for_stage(pipeline, item_id, {Stage.CANCELLED, Stage.FAILED, Stage.DONE}, BOUND)
     assert cancelled.stage is Stage.CANCELLED, cancelled.error
     wait_for(lambda: not ffmpeg.is_running() or ffmpeg.status() == psutil.STATUS_ZOMBIE, "ffmpeg to end")
     wait_for(lambda: uploads_of(user) == {"aborted": 1}, "the streaming upload to be aborted", timeout=30)
@@ -169,7 +170,7 @@ def test_quit_mid_encode_says_it_starts_again_and_the_next_launch_does(
     assert relaunched.record(item_id).stage == Stage.COMPRESSING.value
     assert relaunched.resume_unfinished() == [item_id]
     wait_for(lambda: encoder_of(clip), "the encode to run again")  # a new ffmpeg, from the start
-    done = wait_until(relaunched, item_id, {Stage.DONE, Stage.FAILED}, BOUND)
+    done = wait_for_stage(relaunched, item_id, {Stage.DONE, Stage.FAILED}, BOUND)
     assert done.stage is Stage.DONE, done.error
     assert loud(logs) == []
 
@@ -194,7 +195,7 @@ def test_a_source_of_unknown_duration_compresses_with_an_indeterminate_bar(
     assert unknown.stage is Stage.COMPRESSING and unknown.progress_unknown
     assert unknown.stage_fraction == 0.0 and unknown.eta is None
     assert unknown.overall_fraction == 0.0
-    done = wait_until(pipeline, item_id, {Stage.DONE, Stage.FAILED}, BOUND)
+    done = wait_for_stage(pipeline, item_id, {Stage.DONE, Stage.FAILED}, BOUND)
     assert done.stage is Stage.DONE, done.error
     assert not done.progress_unknown and done.overall_fraction == 1.0
     assert loud(logs) == []

@@ -11,14 +11,11 @@ import pytest
 from app import __version__
 from tests.packaging.spec_harness import ROOT, SPEC, run_spec
 
-HAS_GUI = (ROOT / "app" / "gui" / "main.py").exists()
-
 
 def test_the_spec_is_valid_python() -> None:
     compile(SPEC.read_text(), str(SPEC), "exec")
 
 
-@pytest.mark.skipif(not HAS_GUI, reason="app/gui/main.py not written yet")
 def test_one_folder_holds_a_console_cli_and_a_windowed_gui(monkeypatch: pytest.MonkeyPatch) -> None:
     run = run_spec(monkeypatch)
     assert {exe.name: exe.options["console"] for exe in run.exes} == {"reeldrop": True, "reeldrop-gui": False}
@@ -94,7 +91,6 @@ def test_gtk_and_unused_botocore_models_are_filtered_out(monkeypatch: pytest.Mon
     assert "imageio_ffmpeg/binaries/ffmpeg-linux-x86_64-v7" in kept_datas
 
 
-@pytest.mark.skipif(not HAS_GUI, reason="app/gui/main.py not written yet")
 def test_macos_gets_an_app_bundle_with_the_app_version(monkeypatch: pytest.MonkeyPatch) -> None:
     run = run_spec(monkeypatch, platform="darwin")
     (bundle,) = run.bundles
