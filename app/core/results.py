@@ -238,7 +238,7 @@ class ResultsDownloader:
                 return
             except UploadFailed as error:
                 if isinstance(error.__cause__, TooManyBytes):
-                    raise TooManyBytes(self._location_now().size, self.destination) from error
+                    raise error.__cause__ from None  # not retried: it names the file and says what happened
                 if error.failure.kind is FailureKind.RETRY and self._offset > before and rounds < MAX_ROUNDS:
                     rounds += 1
                     continue
@@ -308,7 +308,7 @@ class ResultsDownloader:
                         if self._offset + len(chunk) > announced:
                             # Not one byte past what the server said: a hostile or broken store would
                             # otherwise fill the disk before the size check at the end.
-                            raise TooManyBytes(announced)
+                            raise TooManyBytes(announced, self.destination)
                         if self._throttle is not None and not self._throttle.acquire(len(chunk), stop):
                             control.raise_if_stopped()
                         out.write(chunk)
@@ -349,11 +349,10 @@ class ResultsDownloader:
 
 
 class TooManyBytes(ResultsIntegrityError):
-    def __init__(self, announced: int, destination: Path | None = None) -> None:
-        where = f"{destination}: " if destination is not None else ""
+    def __init__(self, announced: int, destination: Path) -> None:
         super().__init__(
-            f"{where}the server sent more than the {announced} bytes it announced; the download was stopped "
-            "there and its bytes deleted"
+            f"{destination}: the server sent more than the {announced} bytes it announced; the download was "
+            "stopped there and its bytes deleted"
         )
 
 

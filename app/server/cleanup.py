@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy import select
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 UNFINISHED = ("pending", "processing")
+Counts = TypeVar("Counts", int, tuple[int, int, int])
 
 
 def _aware(moment: datetime) -> datetime:
@@ -44,9 +45,10 @@ def sweep_temp(svc: Services, session: Session, cutoff: datetime) -> TempSweep:
     saying "uploaded" for objects already deleted.
     """
     cutoff = _aware(cutoff)
-    deleted, deleted_bytes, kept = _step(session, "temp objects", lambda: _sweep_objects(svc, session, cutoff), 3)
-    (aborted,) = _step(session, "multipart uploads", lambda: (_sweep_multipart(svc, session, cutoff),), 1)
-    (expired,) = _step(session, "unused upload forms", lambda: (_expire_unused_forms(svc, session, cutoff),), 1)
+    objects = _step(session, "temp objects", lambda: _sweep_objects(svc, session, cutoff), (0, 0, 0))
+    deleted, deleted_bytes, kept = objects
+    aborted = _step(session, "multipart uploads", lambda: _sweep_multipart(svc, session, cutoff), 0)
+    expired = _step(session, "unused upload forms", lambda: _expire_unused_forms(svc, session, cutoff), 0)
     debris = _sweep_store_debris(svc)
     # A sweep that found nothing is said only at DEBUG: the built-in server sweeps at every launch.
     log.log(
@@ -69,14 +71,14 @@ def sweep_temp(svc: Services, session: Session, cutoff: datetime) -> TempSweep:
     }
 
 
-def _step(session: Session, name: str, work: Callable[[], tuple[int, ...]], counts: int) -> tuple[int, ...]:
+def _step(session: Session, name: str, work: Callable[[], Counts], nothing: Counts) -> Counts:
     """Run one step of the sweep and commit what it changed; a storage failure skips the rest of that step
-    (what it did so far is committed), is logged, and counts as nothing done; the sweep goes on."""
+    (what it did so far is committed), is logged, and counts as `nothing`; the sweep goes on."""
     try:
         done = work()
     except (ClientError, BotoCoreError) as exc:
         log.warning("temp sweep: %s skipped this time: %s", name, exc)
-        done = (0,) * counts
+        done = nothing
     session.commit()
     return done
 

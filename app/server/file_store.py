@@ -37,7 +37,7 @@ from typing import IO, Any
 from botocore.exceptions import ClientError
 
 from .byte_ranges import Unsatisfiable, parse_byte_range
-from .storage import BinaryStream, ObjectHead, StoredPart
+from .storage import BinaryStream, ObjectHead, StoredPart, multipart_etag
 from .url_signing import UrlSigner
 
 log = logging.getLogger(__name__)
@@ -381,7 +381,7 @@ class FileStore:
         record = self._upload_record(key, upload_id, "CompleteMultipartUpload")
         stored = self._parts(upload_id)
         chosen: list[Path] = []
-        digests = b""
+        digests: list[bytes] = []
         for index, (number, etag) in enumerate(parts):
             entry = stored.get(number)
             if entry is None or entry[1] != etag.strip().strip('"').lower():
@@ -389,11 +389,11 @@ class FileStore:
             if index < len(parts) - 1 and entry[0].stat().st_size < MIN_PART_SIZE:
                 raise s3_error("EntityTooSmall", f"Part {number} is smaller than 5 MiB.", "Complete")
             chosen.append(entry[0])
-            digests += bytes.fromhex(entry[1])
+            digests.append(bytes.fromhex(entry[1]))
         if not chosen:
             raise s3_error("MalformedXML", "A multipart upload is completed with at least one part.", "Complete")
         written = self._concatenate(chosen)
-        etag = f'"{hashlib.md5(digests, usedforsecurity=False).hexdigest()}-{len(chosen)}"'
+        etag = f'"{multipart_etag(digests)}"'
         metadata = {**record.get("metadata", {}), "x-reeldrop-multipart-upload": upload_id}
         self.commit(key, written, record.get("content_type", ""), metadata, etag)
         shutil.rmtree(self.multipart / upload_id, ignore_errors=True)

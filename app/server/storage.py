@@ -9,6 +9,7 @@ InvalidPart...), so the routes and the worker handle one set of errors whatever 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import logging
 from collections.abc import Iterator
@@ -49,6 +50,11 @@ def required(answer: dict[str, Any], field: str, operation: str) -> Any:
         return answer[field]
     except (KeyError, TypeError):
         raise StorageAnswerError(operation, field) from None
+
+
+def multipart_etag(part_md5s: list[bytes]) -> str:
+    """S3's ETag of a multipart object, unquoted: the MD5 of its parts' MD5s, then "-" and their count."""
+    return f"{hashlib.md5(b''.join(part_md5s), usedforsecurity=False).hexdigest()}-{len(part_md5s)}"
 
 
 def not_supported(exc: ClientError) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Sequence
 
@@ -13,7 +12,7 @@ from sqlalchemy.orm import Session
 from .answers import Completion, UploadDocument
 from .db import Job, JobItem, Upload, User
 from .errors import ApiError, not_found
-from .storage import ObjectStore, is_missing
+from .storage import ObjectStore, is_missing, multipart_etag
 from .upload_rules import post_offered
 
 log = logging.getLogger(__name__)
@@ -73,12 +72,11 @@ def check_quota(session: Session, user: User, file_size: int, max_pending: int) 
     pending = session.scalar(
         select(func.count()).select_from(Upload).where(Upload.user_id == user.id, Upload.status == "pending")
     )
-    limit = max_pending
-    if (pending or 0) >= limit:
+    if (pending or 0) >= max_pending:
         raise ApiError(
             429,
             "too_many_pending_uploads",
-            f"{pending} uploads are still open; finish or cancel some first (at most {limit} at once).",
+            f"{pending} uploads are still open; finish or cancel some first (at most {max_pending} at once).",
             {"Retry-After": "60"},
         )
     used = used_bytes(session, user)
@@ -206,13 +204,12 @@ def assembled_from(store: ObjectStore, key: str, parts: list[tuple[int, str]]) -
     if head is None or not parts:
         return False
     try:
-        digests = b"".join(bytes.fromhex(etag.strip().strip('"')) for _, etag in parts)
+        digests = [bytes.fromhex(etag.strip().strip('"')) for _, etag in parts]
     except ValueError:
         return False
-    if len(digests) != 16 * len(parts):
+    if any(len(digest) != 16 for digest in digests):
         return False
-    expected = f"{hashlib.md5(digests, usedforsecurity=False).hexdigest()}-{len(parts)}"
-    return head.etag.strip().strip('"').lower() == expected
+    return head.etag.strip().strip('"').lower() == multipart_etag(digests)
 
 
 def sent_with_the_form(store: ObjectStore, upload: Upload, parts: Sequence[object] = ()) -> bool:

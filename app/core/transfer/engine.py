@@ -288,15 +288,17 @@ class UploadEngine:
                 if not (start.journal_only and refused.status in (400, 409)):
                     raise
                 # S3 does not hold the journal's parts after all (the upload expired or was aborted).
-                abort_quietly(ctx, start.upload_id, f"S3 does not hold its journaled parts ({refused.detail})")
-                self.progress.remove_file(handle.file_id)
-                self.progress.add_file(handle.file_id, handle.size)
+                self._start_over(job, start.upload_id, f"S3 does not hold its journaled parts ({refused.detail})")
             except FileChangedOnResume as changed:
                 # The sampled fingerprint missed an edit: the old parts are not this file's any more.
-                abort_quietly(ctx, start.upload_id, f"{handle.path} changed since: {changed}")
-                self.progress.remove_file(handle.file_id)
-                self.progress.add_file(handle.file_id, handle.size)
+                self._start_over(job, start.upload_id, f"{handle.path} changed since: {changed}")
         raise UploadError(handle.path, "the file keeps changing; upload it once it is written")
+
+    def _start_over(self, job: FileJob, upload_id: str, why: str) -> None:
+        """Drop the upload that cannot go on (aborted on the server, the journal says so) and its progress."""
+        abort_quietly(self._ctx, upload_id, why)
+        self.progress.remove_file(job.handle.file_id)
+        self.progress.add_file(job.handle.file_id, job.handle.size)
 
     def _convert(self, job: FileJob, error: Exception) -> UploadError:
         resumable = is_resumable(error)

@@ -84,12 +84,15 @@ def send_part(ctx: EngineContext, job: FileJob, upload_id: str, task: PartTask, 
 
     bodies: list[PartBody] = []
 
+    def renew_url(why: str) -> None:
+        log.info("%s part %d: %s; asking for a new URL", job.name, part.number, why)
+        (task.signed,) = ctx.client.sign_parts(upload_id, {part.number: task.sign_fields})
+        task.resigned += 1
+
     def attempt() -> requests.Response:
         assert task.signed is not None
         if task.signed.stale:  # signed ahead, then queued: a send started now could arrive after it expires
-            log.info("%s part %d: its URL is about to expire; asking for a new one first", job.name, part.number)
-            (task.signed,) = ctx.client.sign_parts(upload_id, {part.number: task.sign_fields})
-            task.resigned += 1
+            renew_url("its URL is about to expire")
         task.attempts += 1
         with ctx.watchdog.watching((file_id, part.number)) as activity:
             body = _body(
@@ -97,23 +100,14 @@ def send_part(ctx: EngineContext, job: FileJob, upload_id: str, task: PartTask, 
             )
             bodies[:] = [body]
             response = ctx.transport.put(task.signed.url, body, task.signed.headers)
-        if response.status_code < 300 and not usable_etag(response.headers.get("ETag")):
-            # A connection cut inside the answer's head reads as a 200 without its ETag (or with part of
-            # it): the part may or may not be stored, and without the ETag it cannot be listed on complete.
-            # Send it again, like any other cut; it is never a reason to give the upload up.
+        problem = _answer_problem(response, task.checksum) if response.status_code < 300 else None
+        if problem is not None:  # the part goes again, like any other cut; never a reason to give up the upload
             response.close()
-            raise RetryableTransferError(f"the answer had no usable ETag ({response.headers.get('ETag')!r})")
-        echoed, sent = response.headers.get(ECHOED_CRC32C), task.checksum.crc32c if task.checksum else None
-        if response.status_code < 300 and echoed is not None and sent is not None and echoed != sent:
-            # The store says it holds other bytes than were sent (where it does not check the header itself).
-            response.close()
-            raise RetryableTransferError(f"the store holds CRC32C {echoed} for it, not the {sent} sent")
+            raise RetryableTransferError(problem)
         return response
 
     def resign(failure: Failure) -> None:
-        log.info("%s part %d: %s; asking for a new URL", job.name, part.number, failure.reason)
-        (task.signed,) = ctx.client.sign_parts(upload_id, {part.number: task.sign_fields})
-        task.resigned += 1
+        renew_url(failure.reason)
 
     def on_retry(failure: Failure, delay: float) -> None:
         ctx.progress.rollback_part(file_id, part.number)
@@ -140,6 +134,20 @@ def send_part(ctx: EngineContext, job: FileJob, upload_id: str, task: PartTask, 
         task.sent = sent
     task.confirmed_by = confirmation(task.sent or task.checksum, response.headers, etag)
     return etag
+
+
+def _answer_problem(response: requests.Response, sent: PartChecksum | None) -> str | None:
+    """Why a 2xx answer to a part PUT cannot be taken, or None."""
+    etag = response.headers.get("ETag")
+    if not usable_etag(etag):
+        # A connection cut inside the answer's head reads as a 200 without its ETag (or with part of it): the
+        # part may or may not be stored, and without the ETag it cannot be listed on complete.
+        return f"the answer had no usable ETag ({etag!r})"
+    echoed, crc32c = response.headers.get(ECHOED_CRC32C), sent.crc32c if sent else None
+    if echoed is not None and crc32c is not None and echoed != crc32c:
+        # The store says it holds other bytes than were sent (where it does not check the header itself).
+        return f"the store holds CRC32C {echoed} for it, not the {crc32c} sent"
+    return None
 
 
 def confirmation(checksum: PartChecksum | None, headers: Mapping[str, str], etag: str) -> str | None:
