@@ -98,7 +98,7 @@ def find_token(
 
 
 @dataclass
-class Connection:
+class BackendConnection:
     """A ready backend client; ``close()`` also stops the embedded backend when one was started."""
 
     target: Target
@@ -115,7 +115,7 @@ class Connection:
             self.local.stop()
             self.local = None
 
-    def __enter__(self) -> Connection:
+    def __enter__(self) -> BackendConnection:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -133,7 +133,7 @@ def connect(
     environ: Mapping[str, str] | None = None,
     store_factory: Callable[[], CredentialStore] = open_credential_store,
     require_token: bool = True,
-) -> Connection:
+) -> BackendConnection:
     """A client for the chosen backend, signed in. Raises NotSignedIn when a remote server has no
     token (and ``require_token``)."""
     target = resolve_target(server, settings=settings, environ=environ)
@@ -144,7 +144,7 @@ def connect(
         retention_days = (settings or load_settings()).results_retention_days
         local = start_local_backend(embedded_data_dir(), results_retention_days=retention_days)
         log.info("using %s at %s", target.describe(), local.url)
-        return Connection(target, BackendClient(local.url, local.token), local)
+        return BackendConnection(target, BackendClient(local.url, local.token), local)
     assert target.server_url is not None
     token = find_token(target, environ=environ, store_factory=store_factory)
     if token is None and require_token:
@@ -152,7 +152,7 @@ def connect(
             f"Not signed in to {target.server_url}: run `reeldrop login --server {target.server_url}`,"
             f" or set {TOKEN_ENV} for scripts."
         )
-    return Connection(target, BackendClient(target.server_url, token))
+    return BackendConnection(target, BackendClient(target.server_url, token))
 
 
 __all__ = [
@@ -160,7 +160,7 @@ __all__ = [
     "EMBEDDED_PROFILE_NAME",
     "SERVER_ENV",
     "TOKEN_ENV",
-    "Connection",
+    "BackendConnection",
     "NotSignedIn",
     "Target",
     "connect",

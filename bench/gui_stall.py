@@ -164,7 +164,7 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
 
     from app.core.credentials import MemoryCredentialStore
     from app.core.paths import app_paths
-    from app.core.pipeline_types import Stage
+    from app.core.pipeline.model import Stage
     from app.core.settings import Settings, save_settings
     from app.gui.main import application, build_app
     from app.gui.stall_probe import StallProbe

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Compress + upload, one after the other vs overlapped (compress-while-upload), over a shaped link.
 
-The real pipeline (app.core.pipeline.open_pipeline) takes one clip to a preset and uploads it to a
+The real pipeline (app.core.pipeline.driver.open_pipeline) takes one clip to a preset and uploads it to a
 ReelDrop server and moto S3 running inside a network namespace behind a ``tc tbf`` link. Each run is
 timed from "added" to "the job exists" (compress + upload + complete); the job is then cancelled so the
 server's processing never competes with the next run's encode.
@@ -39,8 +39,8 @@ from _servers import ServerStack
 from app.core.api import BackendClient
 from app.core.media.ffmpeg import find_ffmpeg
 from app.core.paths import app_paths
-from app.core.pipeline import open_pipeline
-from app.core.pipeline_types import Stage
+from app.core.pipeline.driver import open_pipeline
+from app.core.pipeline.model import Stage
 from app.core.settings import Settings
 
 log = logging.getLogger("bench.pipeline")

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import QApplication, QMenu, QWidget  # noqa: E402
 
 from app.core.credentials import MemoryCredentialStore  # noqa: E402
 from app.core.paths import HOME_ENV, app_paths  # noqa: E402
-from app.core.pipeline_types import Stage  # noqa: E402
+from app.core.pipeline.model import Stage  # noqa: E402
 from app.core.settings import Settings, save_settings  # noqa: E402
 from app.gui import dialogs  # noqa: E402
 from app.gui.main import application, build_app  # noqa: E402

@@ -9,7 +9,7 @@ import sys
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
-from app.connect import Connection, NotSignedIn, connect
+from app.connect import BackendConnection, NotSignedIn, connect
 from app.core import paths
 from app.core.api import AuthRequired, BackendError
 from app.core.logsafe import install_redaction
@@ -47,7 +47,7 @@ class CommandFailed(Exception):
         self.exit_code = exit_code
 
 
-def connect_signed_in(server: str | None, settings: Settings) -> Connection:
+def connect_signed_in(server: str | None, settings: Settings) -> BackendConnection:
     """A connection whose token the backend accepts, checked once up front: one clear message now rather
     than one per file later. Raises CommandFailed (2 for a malformed server URL, else 1)."""
     try:

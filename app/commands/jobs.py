@@ -9,10 +9,10 @@ from pathlib import Path
 from app.commands.common import connect_signed_in, error, human_bytes
 from app.core import paths
 from app.core.api import BackendError, BadJobId, checked_job_id
-from app.core.results import download_results
-from app.core.results_extract import extract_results
-from app.core.results_types import ResultsDownloadError
-from app.core.results_zipcheck import ZipExtractError
+from app.core.results.download import download_results
+from app.core.results.extract import extract_results
+from app.core.results.model import ResultsDownloadError
+from app.core.results.zipcheck import ZipExtractError
 from app.core.settings import load_settings
 
 

@@ -13,7 +13,7 @@ from typing import TextIO
 from tqdm import tqdm
 
 from app.commands.common import human_bytes
-from app.core.transfer.progress import ProgressSnapshot
+from app.core.transfer.progress import TransferSnapshot
 
 
 def _terminal_columns(stream: TextIO) -> int:
@@ -48,7 +48,7 @@ class ProgressBar:
                 leave=False,
             )
 
-    def update(self, snapshot: ProgressSnapshot, files_done: int, files_total: int) -> None:
+    def update(self, snapshot: TransferSnapshot, files_done: int, files_total: int) -> None:
         if self._bar is None:
             return
         self._bar.total = max(snapshot.total, 1)

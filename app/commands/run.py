@@ -18,8 +18,8 @@ from pathlib import Path
 from app.commands.common import connect_signed_in, error, human_bytes, parse_size
 from app.core import paths
 from app.core.media.presets import PresetError, default_catalog
-from app.core.pipeline import Pipeline, open_pipeline
-from app.core.pipeline_types import ItemSnapshot, Stage
+from app.core.pipeline.driver import Pipeline, open_pipeline
+from app.core.pipeline.model import ItemSnapshot, Stage
 from app.core.settings import load_settings
 
 REFRESH_SECONDS = 0.5

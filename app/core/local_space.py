@@ -19,7 +19,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from app.core.pipeline_types import ItemSnapshot, Stage
+from app.core.pipeline.model import ItemSnapshot, Stage
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
-from app.core.pipeline_types import ItemSnapshot, PipelineControl, QueueTotals, Stage, totals_of
+from app.core.pipeline.model import ItemSnapshot, PipelineControl, QueueTotals, Stage, totals_of
 from app.gui.inbox import MainThreadInbox
 
 log = logging.getLogger(__name__)

@@ -10,8 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from app.connect import Connection as BackendConnection
-from app.connect import NotSignedIn, connect
+from app.connect import BackendConnection, NotSignedIn, connect
 from app.core.api import AuthRequired, BackendClient, BackendUnavailable
 from app.core.credentials import CredentialStore
 from app.core.settings import Profile, Settings
@@ -28,7 +27,7 @@ class SignInNeeded(Exception):
 
 
 @dataclass
-class Connection:
+class AccountConnection:
     profile: Profile
     backend: BackendConnection
     username: str = ""
@@ -56,7 +55,7 @@ class Connection:
             log.exception("The connection to %s did not close cleanly", self.profile.name)
 
 
-def connect_profile(settings: Settings, store: CredentialStore) -> Connection:
+def connect_profile(settings: Settings, store: CredentialStore) -> AccountConnection:
     """A connection for the active profile; raises SignInNeeded when a server has no accepted token."""
     profile = settings.active()
     try:
@@ -65,7 +64,7 @@ def connect_profile(settings: Settings, store: CredentialStore) -> Connection:
     except NotSignedIn as exc:
         raise SignInNeeded(profile, str(exc)) from exc
     if profile.embedded:
-        return Connection(profile, backend, "this computer")
+        return AccountConnection(profile, backend, "this computer")
     try:
         me = backend.client.me()
     except AuthRequired as exc:
@@ -73,5 +72,5 @@ def connect_profile(settings: Settings, store: CredentialStore) -> Connection:
         raise SignInNeeded(profile, f"{profile.server_url} no longer accepts the saved sign-in") from exc
     except BackendUnavailable:
         log.warning("%s did not answer; continuing offline", profile.server_url)
-        return Connection(profile, backend, profile.username, offline=True)
-    return Connection(profile, backend, str(me.get("username") or profile.username))
+        return AccountConnection(profile, backend, profile.username, offline=True)
+    return AccountConnection(profile, backend, str(me.get("username") or profile.username))

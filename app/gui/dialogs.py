@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QDialog, QMessageBox, QWidget
 
 from app.core.credentials import CredentialStore
 from app.core.media import choose_encoder
-from app.core.pipeline_types import ItemSnapshot
+from app.core.pipeline.model import ItemSnapshot
 from app.core.settings import EMBEDDED_PROFILE_NAME, Profile
 from app.gui.about_dialog import AboutDialog
 from app.gui.bridge import Bridge

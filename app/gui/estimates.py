@@ -17,7 +17,7 @@ from PySide6.QtCore import QObject
 from app.core.media import MediaError, choose_encoder, estimate, get_preset, probe
 from app.core.media.estimate import Estimate
 from app.core.media.info import MediaInfo
-from app.core.pipeline_types import ItemSnapshot, Stage
+from app.core.pipeline.model import ItemSnapshot, Stage
 from app.gui.bridge import Bridge
 from app.gui.plain_errors import plain_words
 from app.gui.queue_model import QueueModel

@@ -1,5 +1,5 @@
 """The Jobs tab: the account's processing jobs on the server, refreshed while the tab is open, with
-"Download results" for finished ones (download, verify, unpack: app.core.results, off the main thread)."""
+"Download results" for finished ones (download, verify, unpack: app.core.results.download, off the main thread)."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.pipeline_types import ItemSnapshot, QueueTotals, Stage, queue_time_left
+from app.core.pipeline.model import ItemSnapshot, QueueTotals, Stage, queue_time_left
 from app.core.settings import Profile, Settings
 from app.core.share_link import ShareLink, share_link
 from app.gui import dialogs, units

@@ -11,7 +11,7 @@ import logging
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon, QWidget
 
-from app.core.pipeline_types import ItemSnapshot
+from app.core.pipeline.model import ItemSnapshot
 from app.gui.icons import app_icon
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from PySide6.QtGui import QBrush, QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
 from app.core.media.estimate import Estimate
-from app.core.pipeline_types import ItemSnapshot, Stage
+from app.core.pipeline.model import ItemSnapshot, Stage
 from app.gui import units
 from app.gui.plain_errors import every_short_reason, short_reason
 from app.gui.presets_ui import preset_short_name

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.media.estimate import Estimate
-from app.core.pipeline_types import ItemSnapshot
+from app.core.pipeline.model import ItemSnapshot
 from app.gui import units
 from app.gui.drop_zone import DropZone
 from app.gui.estimates import not_started, wants_estimate

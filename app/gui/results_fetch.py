@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 
 from app.core.api import BackendClient, checked_job_id
-from app.core.results import download_results
-from app.core.results_extract import extract_results
+from app.core.results.download import download_results
+from app.core.results.extract import extract_results
 
 _UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f]+')
 

@@ -21,21 +21,21 @@ from PySide6.QtCore import QObject, Signal
 from app.connect import resolve_target
 from app.core.credentials import CredentialStore, open_credential_store
 from app.core.paths import AppPaths
-from app.core.pipeline_types import ItemSnapshot, PipelineControl
+from app.core.pipeline.model import ItemSnapshot, PipelineControl
 from app.core.settings import Profile, Settings, save_settings
 from app.gui import gc_policy
 from app.gui.bridge import Bridge
-from app.gui.connection import Connection, SignInNeeded, connect_profile
+from app.gui.connection import AccountConnection, SignInNeeded, connect_profile
 from app.gui.plain_errors import plain_words
 from app.gui.presets_ui import known_preset
 
 log = logging.getLogger(__name__)
 
 CLOSE_WAIT_S = 60.0
-PipelineFactory = Callable[[Connection, Settings, AppPaths], PipelineControl]
+PipelineFactory = Callable[[AccountConnection, Settings, AppPaths], PipelineControl]
 
 
-def default_pipeline_factory(connection: Connection, settings: Settings, paths: AppPaths) -> PipelineControl:
+def default_pipeline_factory(connection: AccountConnection, settings: Settings, paths: AppPaths) -> PipelineControl:
     from app.gui.pipeline_factory import open_pipeline
 
     return open_pipeline(connection, settings, paths)
@@ -51,7 +51,7 @@ class _Add:
 class AppSession(QObject):
     status_changed = Signal(str)  # one line for the status bar, plain words
     busy_changed = Signal(bool)  # connecting / switching
-    connected = Signal(object)  # Connection
+    connected = Signal(object)  # AccountConnection
     disconnected = Signal()
     settings_changed = Signal(object)  # Settings, after a change was applied
     sign_in_needed = Signal(object)  # Profile whose token is missing or refused
@@ -76,7 +76,7 @@ class AppSession(QObject):
         self.paths = paths
         self.settings = settings
         self.store = store
-        self.connection: Connection | None = None
+        self.connection: AccountConnection | None = None
         self.pipeline: PipelineControl | None = None
         self.pending: list[_Add] = []
         self._factory = pipeline_factory or default_pipeline_factory
@@ -127,7 +127,7 @@ class AppSession(QObject):
             on_error=lambda error: self._on_connect_error(generation, error),
         )
 
-    def _on_open(self, generation: int, opened: tuple[Connection, PipelineControl]) -> None:
+    def _on_open(self, generation: int, opened: tuple[AccountConnection, PipelineControl]) -> None:
         gc_policy.freeze_and_resume()  # the client stack and the pipeline live as long as the app
         if generation != self._generation:
             log.info("A newer connection was asked for; closing this one")
@@ -297,7 +297,7 @@ class AppSession(QObject):
 
 def _saved_queue(paths: AppPaths, backend_id: str) -> list[ItemSnapshot]:
     # Imported here, on the worker: the pipeline's modules are not needed to put the window on screen.
-    from app.core.pipeline import saved_queue
+    from app.core.pipeline.driver import saved_queue
 
     return saved_queue(paths, backend_id)
 
@@ -308,7 +308,7 @@ def _connecting_text(profile: Profile) -> str:
 
 def _open(
     store: CredentialStore, settings: Settings, paths: AppPaths, factory: PipelineFactory
-) -> tuple[Connection, PipelineControl]:
+) -> tuple[AccountConnection, PipelineControl]:
     connection = connect_profile(settings, store)
     try:
         return connection, factory(connection, settings, paths)
@@ -317,7 +317,7 @@ def _open(
         raise
 
 
-def _close(pipeline: PipelineControl | None, connection: Connection | None) -> None:
+def _close(pipeline: PipelineControl | None, connection: AccountConnection | None) -> None:
     if pipeline is not None:
         try:
             pipeline.shutdown(wait=True)

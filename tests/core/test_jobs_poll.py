@@ -14,8 +14,8 @@ import requests
 
 from app.core.api import AuthRequired, BackendClient
 from app.core.jobs import JobPoller, JobPollError, JobProgress, JobStatus, JobWaitTimeout, PollSchedule, wait_for_job
-from app.core.results import download_results
-from app.core.results_extract import extract_results
+from app.core.results.download import download_results
+from app.core.results.extract import extract_results
 from app.core.transfer.control import TransferCancelled, TransferControl
 from tests.support.faultproxy import INTERNAL_ERROR_XML, FaultProxy
 from tests.support.files import make_clip

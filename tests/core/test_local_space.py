@@ -12,7 +12,7 @@ import pytest
 
 from app.core import local_space
 from app.core.local_space import free_local_space, space_used, unsaved_job_ids
-from app.core.pipeline_types import ItemSnapshot, Stage
+from app.core.pipeline.model import ItemSnapshot, Stage
 
 
 def write(path: Path, size: int) -> Path:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from app.core.pipeline_live import StageProgress
-from app.core.pipeline_store import ItemRecord
-from app.core.pipeline_timing import PROCESSING_PER_ENCODE_SECOND, StageClock
-from app.core.pipeline_types import Stage
+from app.core.pipeline.live import StageProgress
+from app.core.pipeline.model import Stage
+from app.core.pipeline.store import ItemRecord
+from app.core.pipeline.timing import PROCESSING_PER_ENCODE_SECOND, StageClock
 
 MB = 1_000_000
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from app.core.pipeline_types import ItemSnapshot, Stage, queue_time_left, totals_of
+from app.core.pipeline.model import ItemSnapshot, Stage, queue_time_left, totals_of
 
 
 def snap(item_id: str, stage: Stage, eta: float | None = None, *, queued: bool = False) -> ItemSnapshot:

@@ -29,10 +29,10 @@ import boto3
 import pytest
 import requests
 
-from app.core.results import ResultsDownloader, ResultsDownloadError, ResultsIntegrityError
-from app.core.results_extract import extract_results
-from app.core.results_partial import load_state, part_path, sidecar_path
-from app.core.results_resume import Answer, judge_answer
+from app.core.results.download import ResultsDownloader, ResultsDownloadError, ResultsIntegrityError
+from app.core.results.extract import extract_results
+from app.core.results.partial import load_state, part_path, sidecar_path
+from app.core.results.resume import Answer, judge_answer
 from app.core.transfer.control import TransferCancelled, TransferControl, TransferPaused
 from app.core.transfer.progress import FileProgress
 from tests.support.faultproxy import EXPIRED_XML, FaultProxy
@@ -124,7 +124,7 @@ def leftovers(destination: Path) -> list[Path]:
 
 CHILD = """
 import os, signal, sys
-from app.core.results import ResultsDownloader
+from app.core.results.download import ResultsDownloader
 url, size, sha, destination = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 def on_progress(progress):
     if progress.done >= 0.6 * progress.total:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from app.core.results_extract import (
+from app.core.results.extract import (
     CorruptZipError,
     ExtractLimits,
     OverlappingEntriesError,

@@ -9,7 +9,7 @@ import pytest
 
 from app.core.api import BackendClient
 from app.core.paths import app_paths
-from app.core.pipeline import Pipeline, open_pipeline
+from app.core.pipeline.driver import Pipeline, open_pipeline
 from app.core.settings import Settings
 from tests.support.servers import RunningServer, User
 

@@ -12,8 +12,9 @@ import pytest
 
 from app.cli import COMMAND_HELP, build_parser
 
-HEAVY = ("requests", "tqdm", "app.commands", "app.core.transfer", "app.core.pipeline", "app.core.media", "app.connect",
-         "PySide6", "fastapi", "boto3", "botocore", "ffmpeg", "keyring", "sqlalchemy")  # fmt: skip
+HEAVY = ("requests", "tqdm", "app.commands", "app.core.transfer", "app.core.pipeline", "app.core.results",
+         "app.core.media", "app.connect", "PySide6", "fastapi", "boto3", "botocore", "ffmpeg", "keyring",
+         "sqlalchemy")  # fmt: skip
 
 PROBE = """
 import json, sys

@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 
 from app.core.media import probe
-from app.core.pipeline import Pipeline
-from app.core.pipeline_types import ItemSnapshot, Stage
+from app.core.pipeline.driver import Pipeline
+from app.core.pipeline.model import ItemSnapshot, Stage
 from tests.support.files import make_clip
 from tests.support.servers import User
 from tests.support.waiting import wait_until

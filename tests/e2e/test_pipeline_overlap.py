@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from app.core.pipeline_types import Stage
+from app.core.pipeline.model import Stage
 from app.core.settings import Settings
 from tests.e2e.test_pipeline import wait_for_stage
 from tests.support.files import make_clip

@@ -19,8 +19,8 @@ import psutil
 import pytest
 
 from app.core.media import probe
-from app.core.pipeline import Pipeline
-from app.core.pipeline_types import ItemSnapshot, Stage
+from app.core.pipeline.driver import Pipeline
+from app.core.pipeline.model import ItemSnapshot, Stage
 from tests.e2e.test_pipeline import wait_for_stage
 from tests.support.files import ffmpeg_binary, make_clip
 from tests.support.servers import User

@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app.core.credentials import CredentialStore, MemoryCredentialStore
 from app.core.paths import AppPaths
-from app.core.pipeline_types import ItemSnapshot, Stage
+from app.core.pipeline.model import ItemSnapshot, Stage
 from app.core.settings import Settings, save_settings
 from app.gui.main import RunningApp, build_app
 

@@ -14,7 +14,7 @@ import requests
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 
-from app.core.pipeline_types import Stage
+from app.core.pipeline.model import Stage
 from app.core.settings import Settings
 from app.gui.jobs_model import can_download
 from tests.gui.app_harness import (

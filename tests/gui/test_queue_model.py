@@ -11,7 +11,7 @@ from PySide6.QtGui import QColor, QImage, QPainter, QPalette
 from PySide6.QtWidgets import QApplication, QStyle, QStyleOptionViewItem, QTableView
 
 from app.core.media.estimate import Estimate
-from app.core.pipeline_types import ItemSnapshot, Stage
+from app.core.pipeline.model import ItemSnapshot, Stage
 from app.gui.progress_delegate import ProgressDelegate, bar_text
 from app.gui.queue_model import SNAPSHOT_ROLE, Column, QueueModel
 

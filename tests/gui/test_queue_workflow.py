@@ -12,7 +12,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from app.core.credentials import MemoryCredentialStore
-from app.core.pipeline_types import Stage
+from app.core.pipeline.model import Stage
 from app.core.settings import EMBEDDED_PROFILE_NAME, Profile, Settings, load_settings
 from app.gui.queue_model import Column
 from tests.gui.app_harness import answer_message_box, item_named, wait_stage

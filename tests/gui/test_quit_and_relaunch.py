@@ -19,7 +19,7 @@ from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from app.core.credentials import MemoryCredentialStore
-from app.core.pipeline_types import Stage
+from app.core.pipeline.model import Stage
 from app.core.settings import EMBEDDED_PROFILE_NAME, Profile, Settings, load_settings, save_settings
 from app.gui.main import RunningApp, build_app
 from app.gui.quit_prompt import ask_to_quit, still_working_text

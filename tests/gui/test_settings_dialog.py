@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QApplication, QDialogButtonBox
 from app.connect import embedded_data_dir
 from app.core.api import BackendError
 from app.core.media.presets import default_catalog
-from app.core.pipeline_types import Stage
+from app.core.pipeline.model import Stage
 from app.core.settings import Profile, Settings, load_settings, read_settings
 from app.gui.session import AppSession
 from app.gui.settings_dialog import MB, SettingsDialog

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from app.core.api import BackendClient
-from app.core.results import download_results
+from app.core.results.download import download_results
 from app.core.transfer.control import TransferControl, TransferPaused
 from app.core.transfer.engine import UploadEngine
 from app.core.transfer.handle import UploadError

@@ -33,7 +33,7 @@ from app.core.media.info import AudioStream, MediaInfo, VideoStream
 from app.core.media.plan import OutputPlan, plan_output
 from app.core.media.presets import Preset, PresetCatalog, PresetError, default_catalog, get_preset, load_presets
 from app.core.media.probe import probe
-from app.core.media.progress import CancelToken, ProgressSnapshot, ProgressTracker
+from app.core.media.progress import CancelToken, EncodeSnapshot, EncodeTracker
 from app.core.media.runner import FfmpegRun, ffmpeg_argv, run_ffmpeg
 
 __all__ = [
@@ -41,6 +41,8 @@ __all__ = [
     "CancelToken",
     "CompressResult",
     "EmptyMediaFile",
+    "EncodeSnapshot",
+    "EncodeTracker",
     "EncoderCheck",
     "EncoderChoice",
     "EncoderUnavailable",
@@ -64,8 +66,6 @@ __all__ = [
     "Preset",
     "PresetCatalog",
     "PresetError",
-    "ProgressSnapshot",
-    "ProgressTracker",
     "TruncatedMedia",
     "VideoStream",
     "atomic_output",

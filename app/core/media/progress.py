@@ -1,6 +1,6 @@
 """Progress as plain data: parse ffmpeg's ``-progress pipe:1`` blocks into monotonic snapshots.
 
-``ProgressSnapshot`` is immutable; ``ProgressTracker`` keeps the latest one behind a lock so a GUI timer
+``EncodeSnapshot`` is immutable; ``EncodeTracker`` keeps the latest one behind a lock so a GUI timer
 can pull it (``tracker.latest()``) while the encoding thread pushes (``tracker(snapshot)``).
 ``EncodeControl`` is the other direction: cancel, pause and resume for one running ffmpeg.
 """
@@ -80,7 +80,7 @@ class EncodeControl:
 
 
 @dataclass(frozen=True)
-class ProgressSnapshot:
+class EncodeSnapshot:
     percent: float | None
     """0–100; None while the total duration is unknown. Never goes down; 100 only on success."""
     out_time_s: float
@@ -94,18 +94,18 @@ class ProgressSnapshot:
     done: bool = False
 
 
-class ProgressTracker:
+class EncodeTracker:
     """Thread-safe holder of the latest snapshot; pass it as ``on_progress``."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._latest: ProgressSnapshot | None = None
+        self._latest: EncodeSnapshot | None = None
 
-    def __call__(self, snapshot: ProgressSnapshot) -> None:
+    def __call__(self, snapshot: EncodeSnapshot) -> None:
         with self._lock:
             self._latest = snapshot
 
-    def latest(self) -> ProgressSnapshot | None:
+    def latest(self) -> EncodeSnapshot | None:
         with self._lock:
             return self._latest
 
@@ -121,7 +121,7 @@ class FfmpegProgressParser:
         self._out_time_s = 0.0
         self._percent: float | None = 0.0 if self.total_s else None
 
-    def feed(self, line: str) -> ProgressSnapshot | None:
+    def feed(self, line: str) -> EncodeSnapshot | None:
         key, sep, value = line.strip().partition("=")
         if not sep:
             return None
@@ -132,14 +132,14 @@ class FfmpegProgressParser:
         self._fields.clear()
         return snapshot
 
-    def finished(self) -> ProgressSnapshot:
+    def finished(self) -> EncodeSnapshot:
         """The final snapshot, once ffmpeg exited successfully."""
         elapsed = self._clock() - self._started
         if self.total_s:
             self._out_time_s = max(self._out_time_s, self.total_s)
         return replace(self._snapshot(elapsed), percent=100.0, eta_s=0.0, done=True)
 
-    def _snapshot(self, elapsed: float) -> ProgressSnapshot:
+    def _snapshot(self, elapsed: float) -> EncodeSnapshot:
         out_us = _number(self._fields.get("out_time_us")) or _number(self._fields.get("out_time_ms"))
         if out_us is not None and out_us > 0:
             self._out_time_s = max(self._out_time_s, out_us / 1_000_000)
@@ -155,7 +155,7 @@ class FfmpegProgressParser:
                 eta = max(0.0, (self.total_s - self._out_time_s) / speed)
         size = _number(self._fields.get("total_size"))
         frame = _number(self._fields.get("frame"))
-        return ProgressSnapshot(
+        return EncodeSnapshot(
             percent=self._percent,
             out_time_s=self._out_time_s,
             total_s=self.total_s,

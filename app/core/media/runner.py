@@ -29,7 +29,7 @@ from app.core.child_lifetime import popen_ending_with_this_process
 from app.core.media.errors import FfmpegFailed, FfmpegNotFound, FfmpegTimeout, MediaCancelled
 from app.core.media.ffmpeg import FfmpegTools, find_ffmpeg
 from app.core.media.limits import ResourceLimits
-from app.core.media.progress import CancelToken, EncodeControl, EncodeState, FfmpegProgressParser, ProgressSnapshot
+from app.core.media.progress import CancelToken, EncodeControl, EncodeSnapshot, EncodeState, FfmpegProgressParser
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +38,14 @@ FFMPEG_PREFIX = ("-hide_banner", "-nostdin", "-y", "-loglevel", "error", "-progr
 _WATCH_INTERVAL_S = 0.1
 _STDERR_LINES_KEPT = 40
 
-ProgressCallback = Callable[[ProgressSnapshot], None]
+ProgressCallback = Callable[[EncodeSnapshot], None]
 
 
 @dataclass(frozen=True)
 class FfmpegRun:
     argv: tuple[str, ...]
     seconds: float
-    last_progress: ProgressSnapshot
+    last_progress: EncodeSnapshot
     stderr_tail: str
 
 

@@ -15,7 +15,7 @@ from app.core.transfer.checksums import ChecksumAlgorithm
 from app.core.transfer.growing import GrowingFile
 from app.core.transfer.handle import UploadHandle
 from app.core.transfer.journal import Journal
-from app.core.transfer.progress import ProgressTracker
+from app.core.transfer.progress import TransferTracker
 from app.core.transfer.retry import BackoffPolicy
 from app.core.transfer.stall import StallWatchdog
 from app.core.transfer.throttle import Throttle
@@ -29,7 +29,7 @@ class EngineContext:
     backend_id: str
     transport: S3Transport
     throttle: Throttle
-    progress: ProgressTracker
+    progress: TransferTracker
     watchdog: StallWatchdog
     policy: BackoffPolicy
     parts_pool: GatedPool  # its limit is the global budget of concurrent connections
@@ -54,7 +54,7 @@ class WireCounter:
 
 
 @dataclass
-class FileJob:
+class FileInFlight:
     """One file in flight: the caller's handle plus what the runners share about it."""
 
     handle: UploadHandle

@@ -2,7 +2,7 @@
 
     engine = UploadEngine(client, journal, concurrency=4, bandwidth_limit=None)
     handle = engine.submit("talk.mp4")          # runs in the background
-    engine.snapshot()                            # ProgressSnapshot of every file, from any thread
+    engine.snapshot()                            # TransferSnapshot of every file, from any thread
     handle.pause(); handle.resume(); handle.cancel()
     result = handle.result(timeout=...)          # UploadResult, or raises UploadError naming file + cause
     engine.shutdown()                            # interrupts what runs; the journal resumes it next time
@@ -31,10 +31,11 @@ from app.core.gated_pool import GatedPool
 from app.core.settings import MAX_CONCURRENCY
 from app.core.transfer.checksums import ChecksumAlgorithm
 from app.core.transfer.clock import SYSTEM_CLOCK, Clock
-from app.core.transfer.context import EngineContext, FileJob, plain
+from app.core.transfer.context import EngineContext, FileInFlight, plain
 from app.core.transfer.failures import describe, is_resumable, source_problem
 from app.core.transfer.fingerprint import normalise_path
 from app.core.transfer.growing import GrowingFile
+from app.core.transfer.growing_upload import StreamingUpload, start_streaming
 from app.core.transfer.handle import (
     UploadError,
     UploadHandle,
@@ -45,11 +46,10 @@ from app.core.transfer.handle import (
 from app.core.transfer.journal import Journal, UploadState
 from app.core.transfer.multipart import FileChangedOnResume, MultipartUpload
 from app.core.transfer.post_upload import PostUpload
-from app.core.transfer.progress import ProgressSnapshot, ProgressTracker
+from app.core.transfer.progress import TransferSnapshot, TransferTracker
 from app.core.transfer.resume import AlreadyUploaded, PostStart, abort_quietly, prepare
 from app.core.transfer.retry import BackoffPolicy
 from app.core.transfer.stall import StallWatchdog
-from app.core.transfer.streaming import StreamingUpload, start_streaming
 from app.core.transfer.throttle import Throttle
 from app.core.transfer.transport import S3Transport
 
@@ -85,7 +85,7 @@ class UploadEngine:
         # How far set_concurrency may go: the settings' maximum (the pools start threads only as work comes).
         self.max_concurrency = max(MAX_CONCURRENCY, concurrency)
         self.throttle = Throttle(bandwidth_limit, clock=clock)
-        self.progress = ProgressTracker(clock=clock)
+        self.progress = TransferTracker(clock=clock)
         self.watchdog = StallWatchdog(stall_timeout, clock=clock).start()
         # As many pooled connections as the budget may ever allow: a raised budget then reuses connections
         # instead of opening (and discarding) extra ones. Idle slots cost nothing; urllib3 opens lazily.
@@ -161,13 +161,13 @@ class UploadEngine:
             self._handles.append(handle)
             self._active[key] = handle
         self.progress.add_file(handle.file_id, size)
-        self._files_pool.submit(self._run, FileJob(handle, content_type), key)
+        self._files_pool.submit(self._run, FileInFlight(handle, content_type), key)
         return handle
 
     def submit_growing(
         self, path: str | Path, growing: GrowingFile, upper_bound: int, content_type: str | None = None
     ) -> UploadHandle:
-        """Upload a file while its writer still writes it (see ``streaming.py``). ``upper_bound`` is the most
+        """Upload a file while its writer still writes it (see ``growing_upload.py``). ``upper_bound`` is the most
         it may grow to. The caller ends it with ``growing.finish()`` once the writer succeeded, or
         ``growing.abandon()`` (the upload then fails and is aborted on the server)."""
         path = Path(path)
@@ -179,7 +179,7 @@ class UploadEngine:
             self._handles.append(handle)
             self._active[normalise_path(path)] = handle
         self.progress.add_file(handle.file_id, upper_bound)
-        job = FileJob(handle, content_type, growing=growing, upper_bound=upper_bound)
+        job = FileInFlight(handle, content_type, growing=growing, upper_bound=upper_bound)
         self._files_pool.submit(self._run, job, normalise_path(path))
         return handle
 
@@ -208,7 +208,7 @@ class UploadEngine:
                 self._files_pool.set_limit(concurrency)
         log.info("upload concurrency is now %d", concurrency)
 
-    def snapshot(self) -> ProgressSnapshot:
+    def snapshot(self) -> TransferSnapshot:
         return self.progress.snapshot()
 
     def shutdown(self, *, wait: bool = True) -> None:
@@ -235,7 +235,7 @@ class UploadEngine:
         self.shutdown()
 
     # -- one file ---------------------------------------------------------------------------------
-    def _run(self, job: FileJob, key: str) -> None:
+    def _run(self, job: FileInFlight, key: str) -> None:
         handle = job.handle
         try:
             if handle.done():  # cancelled while queued
@@ -261,7 +261,7 @@ class UploadEngine:
                 if self._active.get(key) is handle:
                     del self._active[key]
 
-    def _upload(self, job: FileJob, started: float) -> UploadResult:
+    def _upload(self, job: FileInFlight, started: float) -> UploadResult:
         ctx, handle = self._ctx, job.handle
         if ctx.stopping.is_set():
             raise UploadInterrupted(handle.path, "not started before the engine stopped", resumable=True)
@@ -294,20 +294,20 @@ class UploadEngine:
                 self._start_over(job, start.upload_id, f"{handle.path} changed since: {changed}")
         raise UploadError(handle.path, "the file keeps changing; upload it once it is written")
 
-    def _start_over(self, job: FileJob, upload_id: str, why: str) -> None:
+    def _start_over(self, job: FileInFlight, upload_id: str, why: str) -> None:
         """Drop the upload that cannot go on (aborted on the server, the journal says so) and its progress."""
         abort_quietly(self._ctx, upload_id, why)
         self.progress.remove_file(job.handle.file_id)
         self.progress.add_file(job.handle.file_id, job.handle.size)
 
-    def _convert(self, job: FileJob, error: Exception) -> UploadError:
+    def _convert(self, job: FileInFlight, error: Exception) -> UploadError:
         resumable = is_resumable(error)
         cause = describe(error)
         if resumable:
             cause += "; run the upload again to resume where it stopped"
         return UploadError(job.handle.path, cause, resumable=resumable)
 
-    def _finish_failed(self, job: FileJob, error: UploadError) -> None:
+    def _finish_failed(self, job: FileInFlight, error: UploadError) -> None:
         handle, journal = job.handle, self._ctx.journal
         try:
             entry = journal.get(handle.upload_id) if handle.upload_id else None

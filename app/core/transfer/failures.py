@@ -14,9 +14,9 @@ from pathlib import Path
 
 from app.core.api import AuthRequired, BackendError, BackendUnavailable
 from app.core.transfer.context import plain
+from app.core.transfer.part_bodies import SourceChangedError
 from app.core.transfer.planning import MAX_OBJECT_SIZE
 from app.core.transfer.retry import FailureKind, UploadFailed
-from app.core.transfer.streams import SourceChangedError
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator, Mapping
 
-from app.core.transfer.streams import PartBody
+from app.core.transfer.part_bodies import PartBody
 
 
 def _quoted(value: str) -> str:

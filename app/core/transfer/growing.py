@@ -21,8 +21,8 @@ from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from app.core.transfer.checksums import ChecksumAlgorithm, PartChecksum, finish, new_checksum
+from app.core.transfer.part_bodies import BLOCK_SIZE, PartBody, SourceChangedError, checksum_range, read_exact
 from app.core.transfer.planning import Part
-from app.core.transfer.streams import BLOCK_SIZE, PartBody, SourceChangedError, checksum_range, read_exact
 
 DEFAULT_POLL = 0.1
 # How often a body waiting for the writer looks at pause, cancel and stall flags.

@@ -22,7 +22,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Any
 
 from app.core.transfer.checksums import PartChecksum
-from app.core.transfer.context import EngineContext, FileJob, plain
+from app.core.transfer.context import EngineContext, FileInFlight, plain
 from app.core.transfer.control import TransferCancelled, TransferInterrupted, TransferPaused
 from app.core.transfer.handle import (
     UploadCancelled,
@@ -32,10 +32,10 @@ from app.core.transfer.handle import (
     UploadStatus,
     integrity_summary,
 )
+from app.core.transfer.part_bodies import FileScanner
 from app.core.transfer.part_sender import PartTask, send_part
 from app.core.transfer.planning import Part, split
 from app.core.transfer.resume import MultipartStart, abort_quietly
-from app.core.transfer.streams import FileScanner
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class FileChangedOnResume(Exception):
 
 
 class MultipartUpload:
-    def __init__(self, ctx: EngineContext, job: FileJob, start: MultipartStart, size: int) -> None:
+    def __init__(self, ctx: EngineContext, job: FileInFlight, start: MultipartStart, size: int) -> None:
         self.ctx = ctx
         self.job = job
         self.start = start

@@ -21,11 +21,11 @@ import requests
 
 from app.core.api import SignedPart
 from app.core.transfer.checksums import ChecksumAlgorithm, PartChecksum
-from app.core.transfer.context import EngineContext, FileJob
+from app.core.transfer.context import EngineContext, FileInFlight
 from app.core.transfer.growing import GrowingFile, GrowingPartBody
+from app.core.transfer.part_bodies import PartBody
 from app.core.transfer.planning import Part
 from app.core.transfer.retry import Failure, RetryableTransferError
-from app.core.transfer.streams import PartBody
 
 log = logging.getLogger(__name__)
 ECHOED_CRC32C = "x-amz-checksum-crc32c"
@@ -71,7 +71,7 @@ def _body(task: PartTask, path: str, **options: Any) -> PartBody:
     return PartBody(path, part.offset, part.length, expected=task.checksum, **options)
 
 
-def send_part(ctx: EngineContext, job: FileJob, upload_id: str, task: PartTask, part_count: int) -> str:
+def send_part(ctx: EngineContext, job: FileInFlight, upload_id: str, task: PartTask, part_count: int) -> str:
     """Upload one part; returns S3's ETag. Raises UploadFailed, or TransferPaused/TransferCancelled."""
     handle, part = job.handle, task.part
     handle.control.raise_if_stopped()  # queued behind other files while this one was paused/cancelled

@@ -14,13 +14,13 @@ import time
 
 import requests
 
-from app.core.transfer.context import EngineContext, FileJob
+from app.core.transfer.context import EngineContext, FileInFlight
 from app.core.transfer.control import TransferCancelled, TransferPaused
 from app.core.transfer.form_post import FormPostBody
 from app.core.transfer.handle import UploadCancelled, UploadError, UploadInterrupted, UploadResult, UploadStatus
+from app.core.transfer.part_bodies import PartBody
 from app.core.transfer.resume import PostStart, abort_quietly, start_fresh
 from app.core.transfer.retry import Failure, FailureKind, UploadFailed
-from app.core.transfer.streams import PartBody
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ POLL = 0.25
 
 
 class PostUpload:
-    def __init__(self, ctx: EngineContext, job: FileJob, start: PostStart, size: int) -> None:
+    def __init__(self, ctx: EngineContext, job: FileInFlight, start: PostStart, size: int) -> None:
         self.ctx = ctx
         self.job = job
         self.start = start

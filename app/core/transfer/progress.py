@@ -36,7 +36,7 @@ class FileProgress:
 
 
 @dataclass(frozen=True, slots=True)
-class ProgressSnapshot:
+class TransferSnapshot:
     taken_at: float
     done: int
     total: int
@@ -101,7 +101,7 @@ class _FileState:
         return self.committed + sum(self.in_flight.values())
 
 
-class ProgressTracker:
+class TransferTracker:
     """Per-file and total progress of a batch; every method is thread-safe."""
 
     def __init__(self, *, window: float = DEFAULT_WINDOW, clock: Clock = SYSTEM_CLOCK) -> None:
@@ -172,14 +172,14 @@ class ProgressTracker:
             state = self._files.get(file_id)
             return None if state is None else self._file_progress(file_id, state, self._clock.now())
 
-    def snapshot(self) -> ProgressSnapshot:
+    def snapshot(self) -> TransferSnapshot:
         with self._lock:
             now = self._clock.now()
             files = tuple(self._file_progress(fid, state, now) for fid, state in self._files.items())
             done = sum(item.done for item in files)
             total = sum(item.total for item in files)
             rate = self._total_window.rate(now)
-            return ProgressSnapshot(
+            return TransferSnapshot(
                 taken_at=now, done=done, total=total, rate=rate, eta=_eta(total - done, rate), files=files
             )
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from app.core.api import BackendError
 from app.core.transfer.checksums import ChecksumAlgorithm
-from app.core.transfer.context import EngineContext, FileJob
+from app.core.transfer.context import EngineContext, FileInFlight
 from app.core.transfer.journal import JournalEntry, JournalPart, UploadState
 from app.core.transfer.planning import MiB, part_size_to_resume, split
 
@@ -113,7 +113,7 @@ def _etag(value: str) -> str:
     return value.strip().strip('"').lower()
 
 
-def _pick_up(ctx: EngineContext, job: FileJob, entry: JournalEntry) -> Start | None:
+def _pick_up(ctx: EngineContext, job: FileInFlight, entry: JournalEntry) -> Start | None:
     """What to do with a journaled upload still marked uploading; None means start fresh."""
     try:
         record = ctx.client.upload(entry.upload_id)
@@ -173,7 +173,7 @@ def _asks_resumable(ctx: EngineContext, size: int) -> bool:
     return size > max(RESUMABLE_UPLOAD_ABOVE, ctx.part_size or 0)
 
 
-def start_fresh(ctx: EngineContext, job: FileJob, size: int) -> Start:
+def start_fresh(ctx: EngineContext, job: FileInFlight, size: int) -> Start:
     resumable = _asks_resumable(ctx, size)
     preferred_part_size = ctx.part_size or (part_size_to_resume(size) if resumable else None)
     answer = ctx.client.presign(
@@ -193,7 +193,7 @@ def start_fresh(ctx: EngineContext, job: FileJob, size: int) -> Start:
     return MultipartStart(upload_id, s3_key, part_size, algorithm_of(answer))
 
 
-def prepare(ctx: EngineContext, job: FileJob, size: int) -> Start:
+def prepare(ctx: EngineContext, job: FileInFlight, size: int) -> Start:
     """Resume what the journal holds for this file on this backend, or start a new upload."""
     entry = ctx.journal.find(job.path, state=UploadState.UPLOADING, backend=ctx.backend_id)
     if entry is not None:

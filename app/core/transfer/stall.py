@@ -9,7 +9,7 @@ being watched: waiting for S3's answer is the HTTP read timeout's job.
 A send blocked inside the kernel never reaches "the next block". That case is bounded by requests itself:
 urllib3 2 uses the *connect* timeout as the socket timeout while it sends the body, so
 ``timeout=(stall_seconds, read_seconds)`` turns a dead link into a ConnectionError (retryable) within
-``stall_seconds`` per block (tests/core/transfer/test_streams.py pins this). ``session.close()`` from
+``stall_seconds`` per block (tests/core/transfer/test_part_bodies.py pins this). ``session.close()`` from
 another thread does not interrupt such a send, so ``on_stall`` is for logging and bookkeeping, not for
 breaking sockets. Keep both timeouts well above ``block_size / slowest expected link``.
 """

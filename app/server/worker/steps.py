@@ -20,7 +20,7 @@ from app.core.media.info import MediaInfo
 from app.core.media.limits import ResourceLimits
 from app.core.media.plan import OutputPlan, plan_output
 from app.core.media.presets import Preset, get_preset
-from app.core.media.progress import CancelToken, ProgressSnapshot
+from app.core.media.progress import CancelToken, EncodeSnapshot
 from app.core.media.runner import run_ffmpeg
 
 from .errors import JobCancelled, StepFailed
@@ -51,7 +51,7 @@ class StepContext:
 def run_step(ctx: StepContext, args: list[str], duration: float | None, progress: Progress) -> None:
     """ffmpeg for one step: its progress reported, a cancel ends the job, a failure the step."""
 
-    def report(snapshot: ProgressSnapshot) -> None:
+    def report(snapshot: EncodeSnapshot) -> None:
         progress(snapshot.percent)
 
     try:

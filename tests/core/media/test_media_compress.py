@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from app.core.media import (
+    EncodeSnapshot,
+    EncodeTracker,
     FfmpegTools,
     InsufficientDiskSpace,
     MediaCancelled,
     MediaError,
-    ProgressSnapshot,
-    ProgressTracker,
     compress,
     compress_argv,
     estimate,
@@ -89,10 +89,10 @@ def test_audio_only_source_with_a_video_preset_is_refused(clips, tools: FfmpegTo
 
 def test_progress_is_monotonic_and_reaches_100(clips, tools: FfmpegTools, folders) -> None:
     temp, out = folders
-    seen: list[ProgressSnapshot] = []
-    tracker = ProgressTracker()
+    seen: list[EncodeSnapshot] = []
+    tracker = EncodeTracker()
 
-    def record(snapshot: ProgressSnapshot) -> None:
+    def record(snapshot: EncodeSnapshot) -> None:
         seen.append(snapshot)
         tracker(snapshot)
 
@@ -110,9 +110,9 @@ def test_cancel_mid_encode_kills_ffmpeg_and_leaves_no_temp_file(long_clip, tools
     temp, out = folders
     cancel = threading.Event()
     started: list[Path] = []
-    seen: list[ProgressSnapshot] = []
+    seen: list[EncodeSnapshot] = []
 
-    def cancel_once_running(snapshot: ProgressSnapshot) -> None:
+    def cancel_once_running(snapshot: EncodeSnapshot) -> None:
         seen.append(snapshot)
         if (snapshot.percent or 0) > 0:
             cancel.set()

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from app.core.media import (
+    EncodeSnapshot,
     FfmpegFailed,
     FfmpegTimeout,
     FfmpegTools,
     MediaCancelled,
-    ProgressSnapshot,
     atomic_output,
     probe,
     run_ffmpeg,
@@ -28,7 +28,7 @@ def test_thumbnail_and_clip_with_progress(clips, tools: FfmpegTools, tmp_path: P
     assert thumbnail.read_bytes()[:2] == b"\xff\xd8"  # a JPEG
     assert list((tmp_path / "tmp").iterdir()) == []
 
-    seen: list[ProgressSnapshot] = []
+    seen: list[EncodeSnapshot] = []
     clip = tmp_path / "out" / "clip.mp4"
     with atomic_output(clip) as temp:
         args = ["-ss", "0.5", "-t", "1", "-i", str(clips.medium), "-c:v", "libx264", "-preset", "ultrafast"]
@@ -60,7 +60,7 @@ def test_cancel_stops_an_endless_encode(tools: FfmpegTools) -> None:
     cancel = threading.Event()
     endless = ["-re", "-f", "lavfi", "-i", "testsrc2=size=64x64:rate=25", "-f", "null", "-"]
 
-    def cancel_on_first_progress(snapshot: ProgressSnapshot) -> None:
+    def cancel_on_first_progress(snapshot: EncodeSnapshot) -> None:
         cancel.set()
 
     with pytest.raises(MediaCancelled) as caught:

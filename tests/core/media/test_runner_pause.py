@@ -12,7 +12,7 @@ from typing import Any
 import psutil
 import pytest
 
-from app.core.media import FfmpegTools, MediaCancelled, ProgressSnapshot, probe, run_ffmpeg
+from app.core.media import EncodeSnapshot, FfmpegTools, MediaCancelled, probe, run_ffmpeg
 from app.core.media.progress import EncodeControl, EncodeState
 from tests.support.waiting import wait_until
 
@@ -32,7 +32,7 @@ def paced_encode(output: Path, seconds: int) -> list[str]:
 class Run(threading.Thread):
     def __init__(self, args: list[str], duration: float, control: EncodeControl, tools: FfmpegTools, **kw: Any):
         super().__init__(daemon=True)
-        self.seen: list[ProgressSnapshot] = []
+        self.seen: list[EncodeSnapshot] = []
         self.error: BaseException | None = None
         self._call = lambda: run_ffmpeg(args, duration, self.seen.append, control, tools=tools, **kw)
 

@@ -5,13 +5,13 @@ import threading
 
 import pytest
 
-from app.core.transfer.progress import ProgressTracker
+from app.core.transfer.progress import TransferTracker
 from tests.core.transfer.clocks import FakeClock
 
 MiB = 1024 * 1024
 
 
-def steady_upload(tracker: ProgressTracker, clock: FakeClock, file_id: str, seconds: float, step: float):
+def steady_upload(tracker: TransferTracker, clock: FakeClock, file_id: str, seconds: float, step: float):
     part = 1
     for _ in range(round(seconds / step)):
         clock.advance(step)
@@ -21,7 +21,7 @@ def steady_upload(tracker: ProgressTracker, clock: FakeClock, file_id: str, seco
 
 def test_rate_is_measured_over_the_sliding_window_and_gives_the_eta():
     clock = FakeClock()
-    tracker = ProgressTracker(window=5.0, clock=clock)
+    tracker = TransferTracker(window=5.0, clock=clock)
     tracker.add_file("a", 100 * MiB)
     steady_upload(tracker, clock, "a", seconds=4.0, step=0.5)  # 2 MiB/s
     steady_upload(tracker, clock, "a", seconds=6.0, step=0.25)  # then 4 MiB/s
@@ -35,7 +35,7 @@ def test_rate_is_measured_over_the_sliding_window_and_gives_the_eta():
 
 def test_rate_before_the_window_is_full_uses_the_time_since_start():
     clock = FakeClock()
-    tracker = ProgressTracker(window=5.0, clock=clock)
+    tracker = TransferTracker(window=5.0, clock=clock)
     tracker.add_file("a", 10 * MiB)
     steady_upload(tracker, clock, "a", seconds=2.0, step=0.5)
     assert tracker.file_snapshot("a").rate == pytest.approx(2 * MiB, rel=1e-9)
@@ -43,7 +43,7 @@ def test_rate_before_the_window_is_full_uses_the_time_since_start():
 
 def test_rate_drops_to_zero_when_nothing_moves_and_eta_becomes_unknown():
     clock = FakeClock()
-    tracker = ProgressTracker(window=5.0, clock=clock)
+    tracker = TransferTracker(window=5.0, clock=clock)
     tracker.add_file("a", 10 * MiB)
     steady_upload(tracker, clock, "a", seconds=2.0, step=0.5)
     clock.advance(5.01)
@@ -55,7 +55,7 @@ def test_rate_drops_to_zero_when_nothing_moves_and_eta_becomes_unknown():
 
 def test_a_retried_part_is_rolled_back_but_its_wire_bytes_still_count_for_the_rate():
     clock = FakeClock()
-    tracker = ProgressTracker(window=5.0, clock=clock)
+    tracker = TransferTracker(window=5.0, clock=clock)
     tracker.add_file("a", 20 * MiB)
     clock.advance(1.0)
     tracker.record("a", 1, 5 * MiB)
@@ -75,7 +75,7 @@ def test_a_retried_part_is_rolled_back_but_its_wire_bytes_still_count_for_the_ra
 
 def test_resumed_file_starts_with_its_done_bytes_and_finish_completes_it():
     clock = FakeClock()
-    tracker = ProgressTracker(clock=clock)
+    tracker = TransferTracker(clock=clock)
     tracker.add_file("a", 10 * MiB, done=6 * MiB)
     item = tracker.file_snapshot("a")
     assert (item.done, item.fraction, item.rate, item.eta) == (6 * MiB, 0.6, 0.0, None)
@@ -86,7 +86,7 @@ def test_resumed_file_starts_with_its_done_bytes_and_finish_completes_it():
 
 def test_total_snapshot_sums_files_and_is_immutable():
     clock = FakeClock()
-    tracker = ProgressTracker(window=5.0, clock=clock)
+    tracker = TransferTracker(window=5.0, clock=clock)
     tracker.add_file("a", 10 * MiB)
     tracker.add_file("b", 30 * MiB, done=10 * MiB)
     clock.advance(2.0)
@@ -109,15 +109,15 @@ def test_total_snapshot_sums_files_and_is_immutable():
 
 
 def test_bad_totals_are_refused():
-    tracker = ProgressTracker()
+    tracker = TransferTracker()
     with pytest.raises(ValueError):
         tracker.add_file("a", 10, done=11)
     with pytest.raises(ValueError):
-        ProgressTracker(window=0)
+        TransferTracker(window=0)
 
 
 def test_concurrent_writers_and_a_reader_agree_on_the_final_count():
-    tracker = ProgressTracker()
+    tracker = TransferTracker()
     tracker.add_file("a", 8 * 500 * 1000)
     stop = threading.Event()
     seen = []

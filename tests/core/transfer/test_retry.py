@@ -8,6 +8,7 @@ import requests
 
 from app.core.logsafe import redact
 from app.core.transfer.control import TransferCancelled, TransferControl, TransferPaused
+from app.core.transfer.part_bodies import SourceChangedError
 from app.core.transfer.retry import (
     BackoffPolicy,
     FailureKind,
@@ -16,7 +17,6 @@ from app.core.transfer.retry import (
     classify_exception,
 )
 from app.core.transfer.stall import StallDetected
-from app.core.transfer.streams import SourceChangedError
 from tests.support.faultproxy import EXPIRED_XML, INTERNAL_ERROR_XML, SLOW_DOWN_XML, FaultProxy
 from tests.support.proxy_fixtures import proxy, server  # noqa: F401 (fixtures)
 from tests.support.recording_server import RecordingServer

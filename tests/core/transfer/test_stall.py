@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from app.core.transfer.part_bodies import PartBody
 from app.core.transfer.stall import StallDetected, StallWatchdog
-from app.core.transfer.streams import PartBody
 from app.core.transfer.throttle import Throttle
 from tests.core.transfer.clocks import FakeClock
 

@@ -1,6 +1,6 @@
 """Unpack a results ZIP into its output folder safely: all of it, or nothing.
 
-Every entry is checked first (results_zipcheck). The files are then written into a hidden staging folder
+Every entry is checked first (zipcheck.py). The files are then written into a hidden staging folder
 beside the target, counting the bytes really written against the caps (the header's sizes are a claim, not
 a fact), and the staging folder is renamed to the target only once every entry has been written and its
 CRC checked. On any failure, cancel included, the staging folder is removed: nothing is left beside the
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from app.core.results_zipcheck import (
+from app.core.results.zipcheck import (
     CorruptZipError,
     ExtractLimits,
     OverlappingEntriesError,

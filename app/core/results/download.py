@@ -5,7 +5,7 @@ connection resumes with ``Range: bytes=N-`` plus ``If-Range: <etag>``; a 200 ans
 object changed) or a 206 with another ETag (a store that ignores If-Range) starts over from zero. A URL that
 expired mid-download (403) is replaced by a fresh one from ``url_source`` and the download goes on. At the
 end the size and SHA-256 must equal the server's figures; then the part file is renamed to the destination.
-A later process resumes from the part file and its sidecar (see results_partial), hashing the bytes already
+A later process resumes from the part file and its sidecar (see partial.py), hashing the bytes already
 on disk first. A resumed download that fails verification gets one fresh try from zero before the error.
 
 Pause (TransferControl.pause) keeps the part file for a later resume; cancel removes it.
@@ -28,9 +28,7 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 
 from app.core.api import BackendUnavailable
 from app.core.logsafe import redact
-from app.core.results_partial import PartialState, discard_partial, hash_file, load_state, part_path, save_state
-from app.core.results_resume import Answer, judge_answer
-from app.core.results_types import (
+from app.core.results.model import (
     DownloadResult,
     ResultsDownloadError,
     ResultsIntegrityError,
@@ -38,8 +36,17 @@ from app.core.results_types import (
     UrlSource,
     safe_url,
 )
+from app.core.results.partial import (
+    PartialState,
+    discard_partial,
+    hash_file,
+    load_state,
+    part_path,
+    save_state,
+)
+from app.core.results.resume import Answer, judge_answer
 from app.core.transfer.control import TransferCancelled, TransferControl
-from app.core.transfer.progress import FileProgress, ProgressTracker
+from app.core.transfer.progress import FileProgress, TransferTracker
 from app.core.transfer.retry import BackoffPolicy, Failure, FailureKind, RetryableTransferError, UploadFailed
 from app.core.transfer.throttle import Throttle
 
@@ -90,7 +97,7 @@ class ResultsDownloader:
         self._sleep = sleep
         self._chunk = chunk_size
         self._timeout = timeout
-        self._tracker = ProgressTracker()
+        self._tracker = TransferTracker()
         self._file_id = self.destination.name
         self._location: ResultsLocation | None = None
         self._etag: str | None = None

@@ -14,15 +14,15 @@ from app.core.jobs import JobPoller, JobPollError
 from app.core.media import MediaCancelled, MediaError, compress, default_catalog, prepare, probe
 from app.core.media.encoders import EncoderChoice, choose_encoder
 from app.core.media.presets import Preset, PresetError
-from app.core.media.progress import EncodeControl, ProgressTracker
-from app.core.pipeline_live import Interruption, ItemCancelled, ItemPaused, LiveItem, StageProgress
-from app.core.pipeline_overlap import StreamingUploads
-from app.core.pipeline_store import ItemRecord
-from app.core.pipeline_types import Stage
-from app.core.results import ResultsDownloader
-from app.core.results_extract import already_extracted, extract_results
-from app.core.results_types import ResultsDownloadError
-from app.core.results_zipcheck import ZipExtractError
+from app.core.media.progress import EncodeControl, EncodeTracker
+from app.core.pipeline.live import Interruption, ItemCancelled, ItemPaused, LiveItem, StageProgress
+from app.core.pipeline.model import Stage
+from app.core.pipeline.overlap import StreamingUploads
+from app.core.pipeline.store import ItemRecord
+from app.core.results.download import ResultsDownloader
+from app.core.results.extract import already_extracted, extract_results
+from app.core.results.model import ResultsDownloadError
+from app.core.results.zipcheck import ZipExtractError
 from app.core.settings import Settings
 from app.core.transfer.control import TransferCancelled, TransferPaused
 from app.core.transfer.engine import UploadEngine
@@ -152,7 +152,7 @@ class CompressStage:
             return {"compressed_path": str(source), "compressed_size": source.stat().st_size, "encoder": None}
         self.temp_dir.mkdir(parents=True, exist_ok=True)
         streams = self.streams  # the setting may change mid-encode; this encode keeps what it began with
-        tracker = ProgressTracker()
+        tracker = EncodeTracker()
         live.set_progress_source(lambda: _compress_progress(tracker, streams, record.item_id, record.size_before))
         live.set_queued(True)  # shown as Queued, not "Compressing 0 %", while another file's encode runs
         try:
@@ -175,7 +175,7 @@ class CompressStage:
         live: LiveItem,
         source: Path,
         preset: Preset,
-        tracker: ProgressTracker,
+        tracker: EncodeTracker,
         encode: RunningEncode,
     ) -> dict[str, Any]:
         streams = encode.streams
@@ -265,7 +265,7 @@ def _follower(
 
 
 def _compress_progress(
-    tracker: ProgressTracker, streams: StreamingUploads | None, item_id: str, source_bytes: int | None
+    tracker: EncodeTracker, streams: StreamingUploads | None, item_id: str, source_bytes: int | None
 ) -> StageProgress:
     snap = tracker.latest()
     if snap is None:
@@ -280,7 +280,7 @@ def _compress_progress(
     return StageProgress(fraction=fraction, rate=rate, eta=snap.eta_s, size_after=snap.output_bytes or None, sent=sent)
 
 
-def _percent_text(tracker: ProgressTracker) -> str:
+def _percent_text(tracker: EncodeTracker) -> str:
     snap = tracker.latest()
     return "an unknown point" if snap is None or snap.percent is None else f"{snap.percent:.0f} %"
 

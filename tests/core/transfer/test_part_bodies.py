@@ -13,10 +13,7 @@ import requests
 
 from app.core.transfer.checksums import ChecksumAlgorithm
 from app.core.transfer.control import TransferCancelled, TransferControl, TransferPaused
-from app.core.transfer.planning import split
-from app.core.transfer.progress import ProgressTracker
-from app.core.transfer.retry import BackoffPolicy, FailureKind, classify
-from app.core.transfer.streams import (
+from app.core.transfer.part_bodies import (
     BLOCK_SIZE,
     MAX_PIECE,
     FileScanner,
@@ -25,6 +22,9 @@ from app.core.transfer.streams import (
     SourceChangedError,
     checksum_range,
 )
+from app.core.transfer.planning import split
+from app.core.transfer.progress import TransferTracker
+from app.core.transfer.retry import BackoffPolicy, FailureKind, classify
 from app.core.transfer.throttle import Throttle
 from tests.core.transfer.clocks import FakeClock
 from tests.support.faultproxy import FaultProxy
@@ -151,7 +151,7 @@ def test_a_body_is_single_use(video: Path):
 def test_throttle_and_progress_are_fed_block_by_block(video: Path):
     clock = FakeClock()
     throttle = Throttle(MiB, clock=clock)
-    tracker = ProgressTracker(clock=clock)
+    tracker = TransferTracker(clock=clock)
     tracker.add_file("clip", 12 * MiB + 5)
     sizes = []
 
@@ -229,7 +229,7 @@ def test_a_truncated_file_is_reported_with_its_name(video: Path):
         b"".join(body)
 
 
-def upload_part(proxy: FaultProxy, video: Path, tracker: ProgressTracker, attempts: list[PartBody]):
+def upload_part(proxy: FaultProxy, video: Path, tracker: TransferTracker, attempts: list[PartBody]):
     """The engine's loop for one part, in miniature: a new body per attempt, progress rolled back."""
     data = video.read_bytes()
     checksum = md5(data[5 * MiB : 10 * MiB])
@@ -249,7 +249,7 @@ def upload_part(proxy: FaultProxy, video: Path, tracker: ProgressTracker, attemp
 
 
 def test_a_flipped_byte_is_rejected_and_only_that_part_is_sent_again(video, proxy, server):
-    tracker = ProgressTracker()
+    tracker = TransferTracker()
     tracker.add_file("clip", 12 * MiB + 5)
     proxy.flip_byte(3 * MiB + 1)
     attempts: list[PartBody] = []
@@ -263,7 +263,7 @@ def test_a_flipped_byte_is_rejected_and_only_that_part_is_sent_again(video, prox
 
 
 def test_a_connection_cut_mid_part_is_retried(video, proxy, server):
-    tracker = ProgressTracker()
+    tracker = TransferTracker()
     tracker.add_file("clip", 12 * MiB + 5)
     proxy.cut_after(2 * MiB)
     attempts: list[PartBody] = []

@@ -17,9 +17,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from app.core.pipeline_live import StageProgress
-from app.core.pipeline_store import ItemRecord
-from app.core.pipeline_types import Stage
+from app.core.pipeline.live import StageProgress
+from app.core.pipeline.model import Stage
+from app.core.pipeline.store import ItemRecord
 
 WORK_STAGES = (Stage.COMPRESSING, Stage.UPLOADING, Stage.PROCESSING, Stage.DOWNLOADING)
 

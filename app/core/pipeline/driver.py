@@ -18,12 +18,12 @@ from app.core.api import BackendClient
 from app.core.gated_pool import GatedPool
 from app.core.media.presets import default_catalog
 from app.core.paths import AppPaths
-from app.core.pipeline_live import Interruption, ItemCancelled, ItemPaused, LiveItem, StageProgress
-from app.core.pipeline_sources import expand_sources, refuse_reason
-from app.core.pipeline_stages import StageFailed, StageRedo, StageRunner, cancelled_changes
-from app.core.pipeline_store import ItemRecord, PipelineStore
-from app.core.pipeline_timing import WORK_STAGES, StageClock
-from app.core.pipeline_types import ItemSnapshot, QueueTotals, Stage, totals_of
+from app.core.pipeline.live import Interruption, ItemCancelled, ItemPaused, LiveItem, StageProgress
+from app.core.pipeline.model import ItemSnapshot, QueueTotals, Stage, totals_of
+from app.core.pipeline.sources import expand_sources, refuse_reason
+from app.core.pipeline.stages import StageFailed, StageRedo, StageRunner, cancelled_changes
+from app.core.pipeline.store import ItemRecord, PipelineStore
+from app.core.pipeline.timing import WORK_STAGES, StageClock
 from app.core.settings import MAX_CONCURRENCY, Settings
 from app.core.transfer.engine import UploadEngine
 from app.core.transfer.journal import Journal

@@ -30,16 +30,16 @@ from concurrent.futures import Future
 from enum import Enum
 
 from app.core.transfer.checksums import ChecksumAlgorithm, PartChecksum
-from app.core.transfer.context import EngineContext, FileJob, plain
+from app.core.transfer.context import EngineContext, FileInFlight, plain
 from app.core.transfer.control import TransferInterrupted, TransferPaused
 from app.core.transfer.growing import GrowingFile, GrowingFileAbandoned, GrowingScanner, PartCutShort, WriterStopped
 from app.core.transfer.handle import UploadCancelled, UploadError, UploadInterrupted, UploadResult, UploadStatus
 from app.core.transfer.journal import UploadState
 from app.core.transfer.multipart import MultipartUpload
+from app.core.transfer.part_bodies import SourceChangedError, checksum_range
 from app.core.transfer.part_sender import PartTask
 from app.core.transfer.planning import Part, split
 from app.core.transfer.resume import MultipartStart, abort_quietly, algorithm_of
-from app.core.transfer.streams import SourceChangedError, checksum_range
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class Lead(Enum):
     DROPPED = "dropped"  # cut short or failed: the part goes the ordinary way
 
 
-def start_streaming(ctx: EngineContext, job: FileJob, upper_bound: int) -> MultipartStart:
+def start_streaming(ctx: EngineContext, job: FileInFlight, upper_bound: int) -> MultipartStart:
     """Abort what an earlier, unfinished writer left for this path; open a streaming upload."""
     stale = ctx.journal.find(job.path, state=UploadState.UPLOADING, backend=ctx.backend_id)
     if stale is not None:
@@ -75,7 +75,7 @@ def start_streaming(ctx: EngineContext, job: FileJob, upper_bound: int) -> Multi
 
 class StreamingUpload(MultipartUpload):
     def __init__(
-        self, ctx: EngineContext, job: FileJob, start: MultipartStart, growing: GrowingFile, part_count: int
+        self, ctx: EngineContext, job: FileInFlight, start: MultipartStart, growing: GrowingFile, part_count: int
     ) -> None:
         # Until the writer finishes, the plan is the upper bound (for "part 3 of N" and the signing range).
         super().__init__(ctx, job, start, part_count * start.part_size)

@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from app.core.pipeline_types import Stage
+from app.core.pipeline.model import Stage
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (

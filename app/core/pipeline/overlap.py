@@ -19,8 +19,8 @@ from app.core.media.info import MediaInfo
 from app.core.media.plan import OutputPlan
 from app.core.transfer.engine import UploadEngine
 from app.core.transfer.growing import GrowingFile
+from app.core.transfer.growing_upload import STREAMING_PART_SIZE
 from app.core.transfer.handle import UploadHandle
-from app.core.transfer.streaming import STREAMING_PART_SIZE
 
 log = logging.getLogger(__name__)
 
