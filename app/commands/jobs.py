@@ -9,8 +9,8 @@ from pathlib import Path
 from app.commands.common import connect_signed_in, error, human_bytes
 from app.core import paths
 from app.core.api import BackendError, BadJobId, checked_job_id
-from app.core.results.download import download_results
-from app.core.results.extract import extract_results
+from app.core.jobs import job_name
+from app.core.results.fetch import fetch_results
 from app.core.results.model import ResultsDownloadError
 from app.core.results.zipcheck import ZipExtractError
 from app.core.settings import load_settings
@@ -55,18 +55,16 @@ def download_job(args: argparse.Namespace) -> int:
     except BadJobId as exc:
         error(exc.detail)
         return 2
-    zip_path = paths.app_paths().cache / "results" / f"{job_id}.zip"
-    zip_path.parent.mkdir(parents=True, exist_ok=True)
     try:
         with connect_signed_in(args.server, settings) as connection:
-            fetched = download_results(connection.client, job_id, zip_path)
-        unpacked = extract_results(fetched.path, folder / job_id, overwrite=True)
+            name = job_name(connection.client.job(job_id))
+            unpacked = fetch_results(connection.client, job_id, name, folder, paths.app_paths().cache)
     except BackendError as exc:
         error(f"job {args.job_id}: {exc.detail}")
         return 1
     except (ResultsDownloadError, ZipExtractError, OSError) as exc:
         error(f"job {args.job_id}: {exc}")
         return 1
-    zip_path.unlink(missing_ok=True)
-    print(f"{len(unpacked.files)} files ({human_bytes(unpacked.total_bytes)}) in {unpacked.folder}")
+    files = [entry.stat().st_size for entry in unpacked.rglob("*") if entry.is_file()]
+    print(f"{len(files)} files ({human_bytes(sum(files))}) in {unpacked}")
     return 0

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import PurePosixPath
 from typing import Any, Protocol
 
 from app.core.api import AuthRequired, BackendError, BackendUnavailable
@@ -44,6 +45,16 @@ class JobStatus(StrEnum):
 
 
 TERMINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.PARTIAL, JobStatus.FAILED, JobStatus.CANCELLED})
+
+
+def job_name(job: dict[str, Any]) -> str:
+    """The title given at upload, else the uploaded file's name, else the job id."""
+    if job.get("title"):
+        return str(job["title"])
+    key = job.get("s3_key")
+    if key:
+        return PurePosixPath(str(key)).name
+    return str(job.get("job_id", ""))
 
 
 class JobPollError(Exception):

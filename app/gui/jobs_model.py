@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from pathlib import PurePosixPath
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 
+from app.core.jobs import job_name
 from app.gui import units
 
 Index = QModelIndex | QPersistentModelIndex
@@ -33,16 +33,6 @@ class JobColumn(enum.IntEnum):
 
 
 _TITLES = ("Started", "Video", "Status", "Progress", "Results")
-
-
-def job_name(job: dict[str, Any]) -> str:
-    """The title given at upload, else the uploaded file's name, else the job id."""
-    if job.get("title"):
-        return str(job["title"])
-    key = job.get("s3_key")
-    if key:
-        return PurePosixPath(str(key)).name
-    return str(job.get("job_id", ""))
 
 
 def local_time(stamp: Any) -> str:

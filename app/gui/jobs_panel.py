@@ -21,11 +21,12 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.api import BackendClient
+from app.core.jobs import job_name
+from app.core.results.fetch import fetch_results
 from app.gui.bridge import Bridge
-from app.gui.jobs_model import JobColumn, JobsModel, can_download, job_name
+from app.gui.jobs_model import JobColumn, JobsModel, can_download
 from app.gui.labels import plain_label
 from app.gui.plain_errors import plain_words
-from app.gui.results_fetch import fetch_job_results
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +141,7 @@ class JobsPanel(QWidget):
         self._update_buttons()
         self.status.setText(f"Downloading the results of {job_name(job)}…")
         self._bridge.run(
-            fetch_job_results,
+            fetch_results,
             client,
             job_id,
             job_name(job),

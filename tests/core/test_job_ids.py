@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from app.core.api import BackendClient, BadJobId, checked_job_id
-from app.gui.results_fetch import fetch_job_results
+from app.core.results.fetch import fetch_results
 from tests.support.recording_server import RecordingServer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -40,7 +40,7 @@ def test_the_jobs_tab_download_refuses_a_job_id_that_is_a_path(tmp_path: Path, t
     before = sorted(tmp_path.rglob("*"))
     with RecordingServer() as hostile:
         with pytest.raises(BadJobId):
-            fetch_job_results(BackendClient(hostile.url, "token"), job_id, "holiday.mp4", output, cache)
+            fetch_results(BackendClient(hostile.url, "token"), job_id, "holiday.mp4", output, cache)
         assert hostile.received == []  # refused before a single request
     assert (victim / "Backups" / "tax-2025.zip").read_bytes() == b"the user's own file"
     assert sorted(tmp_path.rglob("*")) == before and not (tmp_path.parent / ".hidden").exists()

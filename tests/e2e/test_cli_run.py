@@ -103,7 +103,9 @@ def test_run_lands_verified_results(server: RunningServer, user: User, tmp_path:
     assert listed.returncode == 0 and result["job_id"] in listed.stdout
     again = run_cli(["download", result["job_id"], str(tmp_path / "again")], env)
     assert again.returncode == 0, again.stderr
-    assert (tmp_path / "again" / result["job_id"] / "manifest.json").exists()
+    # Named after the file by the one rule of the app, the Jobs tab and the command line (here after the name
+    # the server stored the upload under: it has no spaces), not after the job id.
+    assert (tmp_path / "again" / "beach_day" / "manifest.json").exists(), again.stdout
 
 
 @pytest.mark.parametrize(

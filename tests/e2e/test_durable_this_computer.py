@@ -250,7 +250,9 @@ def test_killed_during_the_results_download_it_resumes_and_downloads_again_later
     # The built-in server was restarted by that run, and by this one: the results are still there.
     again = cli.run("download", result["job_id"], str(tmp_path / "again"), timeout=FINISH_WITHIN_S)
     assert again.returncode == 0, again.stderr
-    manifest_matches(tmp_path / "again" / result["job_id"])
+    (unpacked,) = (tmp_path / "again").iterdir()  # one folder, named after the file (not the job id)
+    assert unpacked.name != result["job_id"]
+    manifest_matches(unpacked)
     nothing_went_wrong_in_the_log(cli.home)
 
 

@@ -19,8 +19,7 @@ from app.core.pipeline.live import Interruption, ItemCancelled, ItemPaused, Live
 from app.core.pipeline.model import Stage
 from app.core.pipeline.overlap import StreamingUploads
 from app.core.pipeline.store import ItemRecord
-from app.core.results.download import ResultsDownloader
-from app.core.results.extract import already_extracted, extract_results
+from app.core.results.fetch import ResultsFetch
 from app.core.results.model import ResultsDownloadError
 from app.core.results.zipcheck import ZipExtractError
 from app.core.settings import Settings
@@ -414,30 +413,24 @@ class DownloadStage:
 
     def run(self, record: ItemRecord, live: LiveItem) -> dict[str, Any]:
         name = Path(record.source).name
-        self.zip_dir.mkdir(parents=True, exist_ok=True)
         job_id = record.job_id or ""
-        downloader = ResultsDownloader(
-            lambda: self.client.results_url(job_id), self.zip_path(record), control=live.control, throttle=self.throttle
+        fetch = ResultsFetch(
+            lambda: self.client.results_url(job_id),
+            self.zip_path(record),
+            Path(record.output_dir),
+            name,
+            control=live.control,
+            throttle=self.throttle,
         )
-        live.set_progress_source(lambda: _download_progress(downloader))
+        live.set_progress_source(lambda: _download_progress(fetch))
         try:
-            downloaded = downloader.run()
-            parent, stem = Path(record.output_dir), Path(record.source).stem
-            # A run that was killed after publishing the folder but before journaling Done extracted these
-            # very results already: they are not unpacked a second time beside themselves ("clip (2)").
-            target = already_extracted(downloaded.path, _taken_folders(parent, stem))
-            if target is None:
-                target = _free_folder(parent, stem)
-                extract_results(downloaded.path, target, control=live.control)
-            else:
-                log.info("%s: the results were already extracted into %s", name, target)
+            target = fetch.run()
         except TransferCancelled:
             raise ItemCancelled() from None
         except TransferPaused:
             raise ItemPaused() from None
         except (ResultsDownloadError, ZipExtractError, BackendError, OSError) as exc:
             raise _results_failure(name, exc) from exc
-        self.zip_path(record).unlink(missing_ok=True)
         return {"zip_path": None, "results_dir": str(target)}
 
     def discard(self, record: ItemRecord) -> None:
@@ -455,31 +448,11 @@ def _results_failure(name: str, exc: BaseException) -> StageFailed:
     return StageFailed("results_failed", f"{name}: the results could not be fetched: {exc}")
 
 
-def _download_progress(downloader: ResultsDownloader) -> StageProgress:
-    progress = downloader.progress()
+def _download_progress(fetch: ResultsFetch) -> StageProgress:
+    progress = fetch.progress()
     if progress is None:
         return StageProgress()
     return StageProgress(fraction=progress.fraction, rate=progress.rate, eta=progress.eta)
-
-
-def _taken_folders(parent: Path, stem: str) -> list[Path]:
-    """`parent/stem`, `parent/stem (2)`… as far as they exist and hold something: where earlier results are."""
-    found, candidate, number = [], parent / stem, 2
-    while candidate.exists() and any(candidate.iterdir()):
-        found.append(candidate)
-        candidate = parent / f"{stem} ({number})"
-        number += 1
-    return found
-
-
-def _free_folder(parent: Path, stem: str) -> Path:
-    """`parent/stem`, or `parent/stem (2)`… when that name is taken: earlier results are never overwritten."""
-    candidate = parent / stem
-    number = 2
-    while candidate.exists() and any(candidate.iterdir()):
-        candidate = parent / f"{stem} ({number})"
-        number += 1
-    return candidate
 
 
 def preset_outputs(preset_name: str) -> dict[str, Any]:
