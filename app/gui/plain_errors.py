@@ -40,6 +40,7 @@ _SHORT_REASONS = {
     "empty_file": ("empty file", "The file has no content; was it copied completely?"),
     "missing": ("file moved or deleted", "Put the file back where it was, or add it again."),
     "is_directory": ("no videos in folder", "The folder holds no video or audio files."),
+    "too_large": ("over 5 TiB", "S3 stores files of up to 5 TiB; split the recording, or compress it first."),
     "unreadable": ("cannot read file", "Check that the file is not locked or protected, then Retry."),
     "truncated": ("file incomplete", "The file is cut short; copy it again from the camera or phone."),
     "no_video_stream": ("no picture (audio only)", "Choose the Audio only preset for this file, then Retry."),

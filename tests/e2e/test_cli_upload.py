@@ -63,7 +63,7 @@ def test_one_bad_file_is_one_line_and_exit_1_while_the_rest_upload(cli: Cli, use
     assert done.returncode == 1
     errors = [line for line in done.stderr.splitlines() if line.startswith("reeldrop: error:")]
     assert len(errors) == 3
-    assert any("gone.mp4: no such file" in line for line in errors)
+    assert any("gone.mp4: does not exist" in line for line in errors)
     assert any("empty.mp4" in line and "empty" in line for line in errors)
     assert any(str(tmp_path) in line and "folder" in line for line in errors)
     assert "uploaded" in done.stdout and "good.mp4" in done.stdout

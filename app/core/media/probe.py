@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import stat
 import subprocess
 from pathlib import Path
 
@@ -30,10 +29,19 @@ from app.core.media.ffmpeg import FfmpegTools, find_ffmpeg
 from app.core.media.info import MediaInfo
 from app.core.media.limits import ResourceLimits
 from app.core.media.probe_parse import ParsedMedia, parse_ffmpeg_banner, parse_ffprobe_json
+from app.core.source_file import SourceProblem, check_source
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PROBE_TIMEOUT_S = 60.0
+# A file the probe must not open (a pipe or device can block a read forever), as the media error it raises.
+_PROBLEMS: dict[SourceProblem, type[MediaError]] = {
+    SourceProblem.MISSING: MediaFileMissing,
+    SourceProblem.IS_DIRECTORY: MediaIsDirectory,
+    SourceProblem.NOT_REGULAR: NotMediaFile,
+    SourceProblem.EMPTY: EmptyMediaFile,
+    SourceProblem.UNREADABLE: MediaUnreadable,
+}
 _STILL_IMAGE_FORMATS = {"image2"}  # plus every "*_pipe" demuxer (png_pipe, jpeg_pipe, webp_pipe...)
 
 
@@ -90,25 +98,10 @@ def probe(
 
 
 def _check_regular_readable_file(path: Path) -> int:
-    try:
-        status = path.stat()
-    except FileNotFoundError:
-        raise MediaFileMissing("file not found", path) from None
-    except OSError as exc:
-        raise MediaUnreadable(f"cannot be read ({exc.strerror or exc})", path) from exc
-    if stat.S_ISDIR(status.st_mode):
-        raise MediaIsDirectory("is a folder, not a media file", path)
-    if not stat.S_ISREG(status.st_mode):
-        # Never open a FIFO or a device: reading one can block forever.
-        raise NotMediaFile("is not a regular file", path)
-    if status.st_size == 0:
-        raise EmptyMediaFile("is empty (0 bytes)", path)
-    try:
-        with path.open("rb") as handle:
-            handle.read(1)
-    except OSError as exc:
-        raise MediaUnreadable(f"cannot be read ({exc.strerror or exc})", path) from exc
-    return status.st_size
+    source = check_source(path)
+    if source.problem is None or source.problem is SourceProblem.TOO_LARGE:  # a size limit of S3, not of ffprobe
+        return source.size
+    raise _PROBLEMS[source.problem](source.cause, path)
 
 
 def _scan_iso_boxes(path: Path) -> BoxScan | None:

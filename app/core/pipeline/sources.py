@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+
+from app.core.source_file import SourceProblem, check_source
 
 MEDIA_SUFFIXES = frozenset(
     [
@@ -53,15 +54,11 @@ def expand_sources(paths: Iterable[Path]) -> Iterator[Path]:
 
 def refuse_reason(path: Path) -> tuple[str, str] | None:
     """(error_type, message) when the file cannot be queued at all; None when it can."""
+    source = check_source(path)
+    if source.ok:
+        return None
     name = path.name or str(path)
-    if not path.exists():
-        return "missing", f"{name}: the file does not exist (moved or deleted?)."
-    if path.is_dir():
-        return "is_directory", f"{name}: this folder holds no video or audio files."
-    if not path.is_file():
-        return "unreadable", f"{name}: not a regular file."
-    if path.stat().st_size == 0:
-        return "empty_file", f"{name}: the file is empty (0 bytes)."
-    if not os.access(path, os.R_OK):
-        return "unreadable", f"{name}: ReelDrop is not allowed to read this file."
-    return None
+    if source.problem is SourceProblem.IS_DIRECTORY:  # expand_sources passes on only folders with no media
+        return source.problem.value, f"{name}: this folder holds no video or audio files."
+    assert source.problem is not None
+    return source.problem.value, f"{name}: {source.cause}."

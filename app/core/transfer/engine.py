@@ -29,10 +29,11 @@ from pathlib import Path
 from app.core.api import BackendClient, BackendError
 from app.core.gated_pool import GatedPool
 from app.core.settings import MAX_CONCURRENCY
+from app.core.source_file import check_source
 from app.core.transfer.checksums import ChecksumAlgorithm
 from app.core.transfer.clock import SYSTEM_CLOCK, Clock
 from app.core.transfer.context import EngineContext, FileInFlight, plain
-from app.core.transfer.failures import describe, is_resumable, source_problem
+from app.core.transfer.failures import describe, is_resumable
 from app.core.transfer.fingerprint import normalise_path
 from app.core.transfer.growing import GrowingFile
 from app.core.transfer.growing_upload import StreamingUpload, start_streaming
@@ -144,10 +145,10 @@ class UploadEngine:
     def submit(self, path: str | Path, content_type: str | None = None) -> UploadHandle:
         """Queue one file; bad input gives a handle that has already failed with a clear message."""
         path = Path(path)
-        problem, size = source_problem(path)
-        handle = UploadHandle(next(self._ids), path, size)
-        if problem is not None:
-            handle.finish_error(UploadError(path, problem))
+        source = check_source(path)
+        handle = UploadHandle(next(self._ids), path, source.size)
+        if not source.ok:
+            handle.finish_error(UploadError(path, source.cause))
             with self._lock:
                 self._handles.append(handle)
             return handle
@@ -160,7 +161,7 @@ class UploadEngine:
                 return running  # the same file twice: one upload
             self._handles.append(handle)
             self._active[key] = handle
-        self.progress.add_file(handle.file_id, size)
+        self.progress.add_file(handle.file_id, source.size)
         self._files_pool.submit(self._run, FileInFlight(handle, content_type), key)
         return handle
 

@@ -9,40 +9,13 @@ read, anything unexpected.
 from __future__ import annotations
 
 import logging
-import stat as stat_module
-from pathlib import Path
 
 from app.core.api import AuthRequired, BackendError, BackendUnavailable
 from app.core.transfer.context import plain
 from app.core.transfer.part_bodies import SourceChangedError
-from app.core.transfer.planning import MAX_OBJECT_SIZE
 from app.core.transfer.retry import FailureKind, UploadFailed
 
 log = logging.getLogger(__name__)
-
-
-def source_problem(path: Path) -> tuple[str | None, int]:
-    """(why this path cannot be uploaded, or None; its size). Never raises."""
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        return "no such file", 0
-    except OSError as error:
-        return f"cannot be read ({error.strerror or error})", 0
-    if stat_module.S_ISDIR(info.st_mode):
-        return "is a folder, not a file (give the video files inside it)", 0
-    if not stat_module.S_ISREG(info.st_mode):
-        return "is not a regular file", 0
-    if info.st_size == 0:
-        return "is empty (0 bytes): there is nothing to upload", 0
-    if info.st_size > MAX_OBJECT_SIZE:
-        return f"is {info.st_size} bytes, over S3's 5 TiB object limit", info.st_size
-    try:
-        with open(path, "rb") as handle:
-            handle.read(1)
-    except OSError as error:
-        return f"cannot be read ({error.strerror or error})", info.st_size
-    return None, info.st_size
 
 
 def is_resumable(error: BaseException) -> bool:

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from app.core.transfer.failures import source_problem
+from app.core.source_file import check_source
 from app.core.transfer.handle import UploadError, UploadStatus
 from app.core.transfer.journal import UploadState
 from app.core.transfer.planning import MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, TiB, split
@@ -79,7 +79,7 @@ def test_bad_files_in_a_batch_fail_alone_with_clear_messages(faults, uploader, m
     expected = {
         "empty.mp4": "empty",
         "folder.mp4": "folder",
-        "missing.mp4": "no such file",
+        "missing.mp4": "does not exist",
         "notes.txt": "not accepted",
     }
     for name, cause in expected.items():
@@ -172,15 +172,16 @@ def test_a_five_tib_sparse_file_plans_within_s3_limits(tmp_path):
             handle.truncate(5 * TiB)
     except OSError as error:
         pytest.skip(f"this file system cannot hold a 5 TiB sparse file: {error}")
-    problem, size = source_problem(sparse)
-    assert problem is None and size == 5 * TiB
+    source = check_source(sparse)
+    assert source.ok and source.size == 5 * TiB
+    size = source.size
     plan = split(size, choose_part_size(size))  # the server picks the part size; the client lays it out
     assert plan.part_count <= MAX_PARTS
     assert all(MIN_PART_SIZE <= part.length <= MAX_PART_SIZE for part in plan.parts[:-1])
     assert 0 < plan.parts[-1].length <= MAX_PART_SIZE and plan.parts[-1].end == size
     with sparse.open("r+b") as handle:
         handle.truncate(5 * TiB + 1)
-    assert "5 TiB" in source_problem(sparse)[0]
+    assert "5 TiB" in check_source(sparse).cause
 
 
 def test_a_run_killed_after_complete_but_before_the_journal_knew_is_not_sent_again(
