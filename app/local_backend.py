@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.core.child_lifetime import end_with_this_process, exit_when_orphaned
 from app.core.logsafe import RedactingFilter
+from app.server.installed import missing_server_packages, server_missing_sentence
 
 if TYPE_CHECKING:
     from app.server.services import Services
@@ -159,6 +160,10 @@ class LocalBackend:
 
 def start_local_backend(data_dir: Path, timeout: float = 30.0, results_retention_days: int = 0) -> LocalBackend:
     """Start the built-in server in a child process; returns once it accepts connections."""
+    missing = missing_server_packages()
+    if missing:  # a sentence now, not a child that dies importing fastapi
+        what = '"This computer" (the built-in server)'
+        raise LocalBackendError(f"{server_missing_sentence(what, missing)} Or use a server of your own: --server URL.")
     from app.server.threaded import free_port
 
     launched = time.monotonic()

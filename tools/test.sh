@@ -20,6 +20,8 @@ if [ "$#" -gt 0 ]; then
 fi
 # The types first (pyproject.toml's [tool.mypy]): a None that can reach arithmetic fails here, in seconds.
 "$PY" -m mypy
+# Who may import whom (pyproject.toml's [tool.importlinter]): the core stays Qt-free and server-free.
+lint-imports --no-cache
 # The whole suite: the GUI tests get a process of their own, so no Qt event loop ever runs while the
 # other tests' servers and threads come and go (and a GUI test's leftovers cannot reach them).
 status=0

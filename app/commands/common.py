@@ -14,6 +14,7 @@ from app.core import paths
 from app.core.api import AuthRequired, BackendError
 from app.core.logsafe import install_redaction
 from app.core.settings import Settings, SettingsError
+from app.local_backend import LocalBackendError
 
 LOG_ENV = "REELDROP_LOG"
 LOG_FILENAME = "reeldrop-cli.log"  # the GUI writes reeldrop.log; two rotating writers must not share one
@@ -54,7 +55,7 @@ def connect_signed_in(server: str | None, settings: Settings) -> BackendConnecti
         connection = connect(server, settings=settings)
     except SettingsError as exc:
         raise CommandFailed(str(exc), 2) from exc
-    except NotSignedIn as exc:
+    except (NotSignedIn, LocalBackendError) as exc:
         raise CommandFailed(str(exc)) from exc
     try:
         connection.client.me()

@@ -11,6 +11,7 @@ from pathlib import Path
 from app import __version__
 
 from .config import ServerConfig, load_config
+from .installed import missing_server_packages, server_missing_sentence
 
 log = logging.getLogger("app.server")
 
@@ -176,6 +177,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    missing = missing_server_packages()
+    if missing:
+        print(f"reeldrop-server: {server_missing_sentence('The ReelDrop server', missing)}", file=sys.stderr)
+        return 1
     _setup_logging(args.log_level)
     if args.command == "create-user":
         return create_user(args)

@@ -32,8 +32,8 @@ else
   python3 -m venv "$ROOT/build/venv"
   PY="$ROOT/build/venv/bin/python"
   "$PY" -m pip install -q --upgrade pip
-  # Not editable: what the package carries is what a user would install. PySide6 for the GUI.
-  "$PY" -m pip install -q "$ROOT" -r "$ROOT/packaging/requirements-build.txt"
+  # Not editable: what the package carries is what a user would install: the app, with This computer.
+  "$PY" -m pip install -q "$ROOT[app]" -r "$ROOT/packaging/requirements-build.txt"
 fi
 "$PY" -c "import PyInstaller, app; print('PyInstaller', PyInstaller.__version__, '- ReelDrop', app.__version__)"
 
