@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Annotated, Protocol
 
 from fastapi import Depends, Header, Request
 from sqlalchemy.orm import Session
@@ -54,11 +54,18 @@ def services(request: Request) -> Services:
     return request.app.state.services
 
 
-def db_session(svc: Services = Depends(services)) -> Iterator[Session]:
+ServicesDep = Annotated[Services, Depends(services)]
+
+
+def db_session(svc: ServicesDep) -> Iterator[Session]:
     """One session per request. Routes use it with scope="function" so the commit happens before the
     answer is sent: a client that acts on the answer at once (a new token, a new upload) must see it."""
     with svc.db.session() as session:
         yield session
+
+
+# scope="function": the session closes (and commits) before the answer is sent, see db_session.
+SessionDep = Annotated[Session, Depends(db_session, scope="function")]
 
 
 @dataclass
@@ -77,20 +84,26 @@ def bearer_token(authorization: str | None) -> str:
     return token.strip()
 
 
-def current_caller(
-    authorization: str | None = Header(default=None),
-    session: Session = Depends(db_session, scope="function"),
-) -> Caller:
+def current_caller(session: SessionDep, authorization: Annotated[str | None, Header()] = None) -> Caller:
     raw = bearer_token(authorization)
     user, token = user_for_token(session, raw)
     return Caller(user=user, token=token, raw_token=raw)
 
 
-def current_user(caller: Caller = Depends(current_caller)) -> User:
+CallerDep = Annotated[Caller, Depends(current_caller)]
+
+
+def current_user(caller: CallerDep) -> User:
     return caller.user
 
 
-def admin_user(user: User = Depends(current_user)) -> User:
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def admin_user(user: CurrentUser) -> User:
     if not user.is_admin:
         raise ApiError(403, "admin_only", "Only an administrator can do this.")
     return user
+
+
+AdminUser = Annotated[User, Depends(admin_user)]

@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import math
 
-from fastapi import APIRouter, Depends, Request
-from sqlalchemy.orm import Session
+from fastapi import APIRouter, Request
 
 from .. import auth
 from ..answers import Me, SignedOut, TokenAnswer
 from ..errors import ApiError
-from ..services import Caller, Services, current_caller, db_session, services
+from ..services import CallerDep, Services, ServicesDep, SessionDep
 from ..uploads_service import used_bytes
 from .schemas import LoginRequest
 
@@ -19,7 +18,7 @@ router = APIRouter(tags=["auth"])
 
 
 @router.post("/api/auth/token")
-async def sign_in(body: LoginRequest, request: Request, svc: Services = Depends(services)) -> TokenAnswer:
+async def sign_in(body: LoginRequest, request: Request, svc: ServicesDep) -> TokenAnswer:
     """A token for a username and password. Wrong passwords back off (login_throttle.py): 429 with
     Retry-After, before any hashing; the hashing itself runs a few at a time in its own pool."""
     address = request.client.host if request.client else "unknown"
@@ -49,13 +48,13 @@ def _sign_in(svc: Services, username: str, password: str) -> tuple[str, int]:
 
 
 @router.delete("/api/auth/token")
-def sign_out(caller: Caller = Depends(current_caller)) -> SignedOut:
+def sign_out(caller: CallerDep) -> SignedOut:
     auth.revoke(caller.token)
     return {"revoked": True}
 
 
 @router.get("/api/me")
-def me(caller: Caller = Depends(current_caller), session: Session = Depends(db_session, scope="function")) -> Me:
+def me(caller: CallerDep, session: SessionDep) -> Me:
     user = caller.user
     return {
         "username": user.username,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from pydantic import BaseModel, Field, ValidationError
@@ -25,7 +25,7 @@ from .. import jobs_service as jobs
 from ..answers import JobDocument, WorkOrder
 from ..db import Job, JobItem
 from ..errors import ApiError, not_found
-from ..services import Services, db_session, services
+from ..services import Services, ServicesDep, SessionDep
 from ..signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, Scheme, SignatureError, verify
 from ..worker.batch import settle_batch_of
 from ..worker.dispatch import work_order as work_order_of
@@ -82,12 +82,12 @@ class SignedCall:
     """This very signature was taken before (a retry, or a capture played again): nothing is applied twice."""
 
 
-async def signed_body(request: Request, svc: Services = Depends(services)) -> bytes:
+async def signed_body(request: Request, svc: ServicesDep) -> bytes:
     """The raw body of a signed read (GET), once its signature checks out; 401 otherwise."""
     return (await signed_call(request, svc)).body
 
 
-async def signed_call(request: Request, svc: Services = Depends(services)) -> SignedCall:
+async def signed_call(request: Request, svc: ServicesDep) -> SignedCall:
     """The raw body, once its HMAC signature and timestamp check out (401, and no change, otherwise), and
     whether the same signed call was already taken (signing.py)."""
     body = await request.body()
@@ -114,6 +114,10 @@ async def signed_call(request: Request, svc: Services = Depends(services)) -> Si
     if replayed:
         log.info("a worker call to %s %s came again; it is answered, not applied", request.method, request.url.path)
     return SignedCall(body, replayed)
+
+
+SignedBody = Annotated[bytes, Depends(signed_body)]
+SignedCallDep = Annotated[SignedCall, Depends(signed_call)]
 
 
 def _body_names_the_job(body: bytes, job_id: str) -> None:
@@ -154,9 +158,9 @@ def _job(session: Session, job_id: str) -> Job:
 @router.get("/internal/job/{job_id}")
 def work_order(
     job_id: str,
-    _signed: bytes = Depends(signed_body),
-    session: Session = Depends(db_session, scope="function"),
-    svc: Services = Depends(services),
+    _signed: SignedBody,
+    session: SessionDep,
+    svc: ServicesDep,
 ) -> WorkOrder:
     return work_order_of(svc, _job(session, job_id))
 
@@ -223,9 +227,9 @@ def _after_report(session: Session, svc: Services, background: BackgroundTasks, 
 def video_complete(
     job_id: str,
     background: BackgroundTasks,
-    call: SignedCall = Depends(signed_call),
-    session: Session = Depends(db_session, scope="function"),
-    svc: Services = Depends(services),
+    call: SignedCallDep,
+    session: SessionDep,
+    svc: ServicesDep,
 ) -> JobDocument:
     report = _parse(VideoComplete, call.body, job_id)
     if call.replayed:
@@ -260,9 +264,9 @@ def video_complete(
 def video_failed(
     job_id: str,
     background: BackgroundTasks,
-    call: SignedCall = Depends(signed_call),
-    session: Session = Depends(db_session, scope="function"),
-    svc: Services = Depends(services),
+    call: SignedCallDep,
+    session: SessionDep,
+    svc: ServicesDep,
 ) -> JobDocument:
     report = _parse(VideoFailed, call.body, job_id)
     if call.replayed:
@@ -286,9 +290,9 @@ def video_failed(
 def worker_finished(
     job_id: str,
     background: BackgroundTasks,
-    call: SignedCall = Depends(signed_call),
-    session: Session = Depends(db_session, scope="function"),
-    svc: Services = Depends(services),
+    call: SignedCallDep,
+    session: SessionDep,
+    svc: ServicesDep,
 ) -> JobDocument:
     """The worker has reported everything it will: what it did not report is skipped, and the job finishes."""
     _parse(WorkerFinished, call.body, job_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
+from fastapi import APIRouter, File, Form, Query, UploadFile
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -16,7 +16,7 @@ from .. import uploads_service as svc_uploads
 from ..answers import FormJobStarted, JobDocument, JobList, JobStarted, S3JobStarted, SelectionStarted
 from ..db import Job, User
 from ..errors import ApiError
-from ..services import Services, current_user, db_session, services
+from ..services import CurrentUser, Services, ServicesDep, SessionDep
 from ..worker.batch import children_of, is_batch, refresh_batch, settle_batch, settle_in_background
 from .schemas import CreateJobRequest, ProcessS3Request, SelectedVideos
 from .upload_extras import receive_small_file
@@ -36,9 +36,9 @@ def _start(session: Session, svc: Services, job: Job) -> JobStarted:
 @router.post("/api/jobs")
 def create_job(
     body: CreateJobRequest,
-    user: User = Depends(current_user),
-    session: Session = Depends(db_session, scope="function"),
-    svc: Services = Depends(services),
+    user: CurrentUser,
+    session: SessionDep,
+    svc: ServicesDep,
 ) -> JobStarted:
     options = dict(body.options)
     if "transcript" in options:
@@ -72,12 +72,12 @@ def create_job(
 
 @router.post("/api/jobs/")
 def create_job_from_a_form(
+    user: CurrentUser,
+    session: SessionDep,
+    svc: ServicesDep,
     media_file: UploadFile = File(..., description="the video or audio file (up to S3_MULTIPART_THRESHOLD)"),
     num_segments: int | None = Form(default=None, ge=0, le=MAX_CLIPS, description="clips to cut"),
     delete_after_processing: bool | None = Form(default=None),
-    user: User = Depends(current_user),
-    session: Session = Depends(db_session, scope="function"),
-    svc: Services = Depends(services),
 ) -> FormJobStarted:
     """Seed 004's traditional path: one small file in a multipart form, its job started at once (larger files
     go by presigned upload; JSON bodies to POST /api/jobs)."""
@@ -97,9 +97,9 @@ def create_job_from_a_form(
 @router.post("/channel/download/selected")
 def download_selected(
     body: SelectedVideos,
-    user: User = Depends(current_user),
-    session: Session = Depends(db_session, scope="function"),
-    svc: Services = Depends(services),
+    user: CurrentUser,
+    session: SessionDep,
+    svc: ServicesDep,
 ) -> SelectionStarted:
     """Seed 000: one job over several videos or uploads, one results ZIP with a folder for each (an error
     placeholder where one failed).
@@ -149,9 +149,9 @@ def _start_batch(
 @router.post("/process/video/s3")
 def process_video_s3(
     body: ProcessS3Request,
-    user: User = Depends(current_user),
-    session: Session = Depends(db_session, scope="function"),
-    svc: Services = Depends(services),
+    user: CurrentUser,
+    session: SessionDep,
+    svc: ServicesDep,
 ) -> S3JobStarted:
     upload = svc_uploads.upload_by_key(session, user, body.s3_key)
     jobs.ready_upload(session, svc.store, upload)
@@ -169,11 +169,11 @@ def process_video_s3(
 
 @router.get("/api/jobs")
 def list_jobs(
+    user: CurrentUser,
+    session: SessionDep,
     limit: int = Query(default=20, ge=1, le=100),
     offset: int = Query(default=0, ge=0, le=MAX_OFFSET),
     status: str | None = Query(default=None, max_length=16),
-    user: User = Depends(current_user),
-    session: Session = Depends(db_session, scope="function"),
 ) -> JobList:
     where = [Job.user_id == user.id]
     if status:
@@ -189,9 +189,9 @@ def list_jobs(
 @router.get("/jobs/{job_id}", deprecated=True)
 def job_status(
     job_id: str,
-    user: User = Depends(current_user),
-    session: Session = Depends(db_session, scope="function"),
-    svc: Services = Depends(services),
+    user: CurrentUser,
+    session: SessionDep,
+    svc: ServicesDep,
 ) -> JobDocument:
     job = jobs.owned_job(session, user, job_id)
     if is_batch(job.options) and job.status == "processing" and refresh_batch(session, job):
@@ -202,9 +202,9 @@ def job_status(
 @router.post("/api/jobs/{job_id}/cancel")
 def cancel_job(
     job_id: str,
-    user: User = Depends(current_user),
-    session: Session = Depends(db_session, scope="function"),
-    svc: Services = Depends(services),
+    user: CurrentUser,
+    session: SessionDep,
+    svc: ServicesDep,
 ) -> JobDocument:
     job = jobs.owned_job(session, user, job_id)
     if job.status in jobs.FINISHED:

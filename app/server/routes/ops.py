@@ -7,14 +7,13 @@ import logging
 import threading
 
 import psutil
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from ..answers import GcDone, Health, JobCounts, MemoryUse, Readiness
-from ..db import Job, User
-from ..services import Services, admin_user, db_session, services
+from ..db import Job
+from ..services import AdminUser, ServicesDep, SessionDep
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["operations"])
@@ -33,7 +32,7 @@ def healthz() -> Health:
         503: {"model": Readiness, "description": "One of them does not: `checks` says which"},
     },
 )
-def readyz(svc: Services = Depends(services)) -> JSONResponse:
+def readyz(svc: ServicesDep) -> JSONResponse:
     checks: dict[str, str] = {}
     for name, probe in (("database", svc.db.ping), ("s3", svc.store.ping)):
         try:
@@ -48,9 +47,7 @@ def readyz(svc: Services = Depends(services)) -> JSONResponse:
 
 
 @router.get("/debug/jobs")
-def debug_jobs(
-    _admin: User = Depends(admin_user), session: Session = Depends(db_session, scope="function")
-) -> JobCounts:
+def debug_jobs(_admin: AdminUser, session: SessionDep) -> JobCounts:
     counts = dict(session.execute(select(Job.status, func.count()).group_by(Job.status)).all())
     active = session.scalars(select(Job).where(Job.status.in_(("pending", "processing"))).limit(100))
     return {
@@ -65,7 +62,7 @@ def _rss_and_vms() -> tuple[int, int]:
 
 
 @router.get("/debug/memory")
-def debug_memory(_admin: User = Depends(admin_user)) -> MemoryUse:
+def debug_memory(_admin: AdminUser) -> MemoryUse:
     """This server process's memory, as an operator watches for growth (seed 000)."""
     rss, vms = _rss_and_vms()
     return {
@@ -77,7 +74,7 @@ def debug_memory(_admin: User = Depends(admin_user)) -> MemoryUse:
 
 
 @router.post("/debug/gc")
-def debug_gc(_admin: User = Depends(admin_user)) -> GcDone:
+def debug_gc(_admin: AdminUser) -> GcDone:
     """A full garbage collection, then free heap memory handed back to the system (seed 000)."""
     from ..malloc_arenas import release_free_memory
 

@@ -6,14 +6,14 @@ from __future__ import annotations
 import logging
 from pathlib import PurePosixPath
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Response
 from sqlalchemy.orm import Session
 
 from .. import jobs_service as jobs
 from ..answers import OutputDeleted, OutputLink
 from ..db import JobItem, User
 from ..errors import ApiError, not_found
-from ..services import Services, current_user, db_session, services
+from ..services import CurrentUser, ServicesDep, SessionDep
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["outputs"])
@@ -41,9 +41,9 @@ def _stored_key(item: JobItem) -> str:
 def output_url(
     job_id: str,
     item_id: str,
-    user: User = Depends(current_user),
-    session: Session = Depends(db_session, scope="function"),
-    svc: Services = Depends(services),
+    user: CurrentUser,
+    session: SessionDep,
+    svc: ServicesDep,
 ) -> OutputLink:
     """A link to one output: presigned for S3_DOWNLOAD_EXPIRATION seconds, and its public URL where the
     bucket is public (AWS_S3_BASE_URL)."""
@@ -75,9 +75,9 @@ def output_url(
 def output_exists(
     job_id: str,
     item_id: str,
-    user: User = Depends(current_user),
-    session: Session = Depends(db_session, scope="function"),
-    svc: Services = Depends(services),
+    user: CurrentUser,
+    session: SessionDep,
+    svc: ServicesDep,
 ) -> Response:
     """200 with its size while the output is stored; 404 for no such output, 410 once it is gone."""
     item = _output(session, user, job_id, item_id)
@@ -93,9 +93,9 @@ def output_exists(
 def delete_output(
     job_id: str,
     item_id: str,
-    user: User = Depends(current_user),
-    session: Session = Depends(db_session, scope="function"),
-    svc: Services = Depends(services),
+    user: CurrentUser,
+    session: SessionDep,
+    svc: ServicesDep,
 ) -> OutputDeleted:
     """Remove one stored output of a finished job (the results ZIP keeps its copy). Deleting twice is fine."""
     item = _output(session, user, job_id, item_id)

@@ -8,7 +8,7 @@ from datetime import UTC
 from email.utils import format_datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from sqlalchemy.orm import Session
 
@@ -18,7 +18,7 @@ from ..byte_ranges import Unsatisfiable, parse_byte_range
 from ..db import Job, User
 from ..errors import ApiError
 from ..retention import files_removed
-from ..services import Services, current_user, db_session, services
+from ..services import CurrentUser, Services, ServicesDep, SessionDep
 from ..storage import ObjectHead
 
 log = logging.getLogger(__name__)
@@ -76,9 +76,9 @@ ZIP_ANSWERS: dict[int | str, dict[str, Any]] = {
 def results_zip(
     job_id: str,
     request: Request,
-    user: User = Depends(current_user),
-    session: Session = Depends(db_session, scope="function"),
-    svc: Services = Depends(services),
+    user: CurrentUser,
+    session: SessionDep,
+    svc: ServicesDep,
 ) -> Response:
     job = _ready_job(session, user, job_id)
     head = _stored(svc, job)
@@ -118,9 +118,9 @@ def results_zip(
 @router.get("/api/jobs/{job_id}/results/url")
 def results_url(
     job_id: str,
-    user: User = Depends(current_user),
-    session: Session = Depends(db_session, scope="function"),
-    svc: Services = Depends(services),
+    user: CurrentUser,
+    session: SessionDep,
+    svc: ServicesDep,
 ) -> ResultsLink:
     job = _ready_job(session, user, job_id)
     head = _stored(svc, job)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
-from sqlalchemy.orm import Session
+from fastapi import APIRouter
 
 from .. import uploads_service as svc_uploads
 from ..answers import SpaceFreed
-from ..db import User
 from ..retention import free_finished_jobs
-from ..services import Services, current_user, db_session, services
+from ..services import CurrentUser, ServicesDep, SessionDep
 from .schemas import FreeSpaceRequest
 
 router = APIRouter(tags=["space"])
@@ -18,9 +16,9 @@ router = APIRouter(tags=["space"])
 @router.post("/api/storage/free")
 def free_space(
     body: FreeSpaceRequest,
-    user: User = Depends(current_user),
-    session: Session = Depends(db_session, scope="function"),
-    svc: Services = Depends(services),
+    user: CurrentUser,
+    session: SessionDep,
+    svc: ServicesDep,
 ) -> SpaceFreed:
     """Remove the results, outputs and originals of the caller's finished jobs, except those to keep."""
     freed = free_finished_jobs(svc, session, user.id, keep=set(body.keep_job_ids), finished_before=None)

@@ -7,7 +7,7 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fastapi import APIRouter, Depends, File, Query, UploadFile
+from fastapi import APIRouter, File, Query, UploadFile
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -17,7 +17,13 @@ from ..answers import PrefixUse, StorageOverview, TempSweep, UploadDocument
 from ..cleanup import sweep_temp
 from ..db import Job, Upload, User, new_id
 from ..errors import ApiError
-from ..services import Services, admin_user, current_user, db_session, services
+from ..services import (
+    AdminUser,
+    CurrentUser,
+    Services,
+    ServicesDep,
+    SessionDep,
+)
 from .schemas import TranscriptText
 
 router = APIRouter(tags=["uploads"])
@@ -71,11 +77,11 @@ def receive_small_file(
 @router.post("/api/upload/file")
 @router.post("/api/upload/video", deprecated=True)
 def upload_file(
+    user: CurrentUser,
+    session: SessionDep,
+    svc: ServicesDep,
     file: UploadFile = File(...),
     is_temp: bool = Query(default=True),
-    user: User = Depends(current_user),
-    session: Session = Depends(db_session, scope="function"),
-    svc: Services = Depends(services),
 ) -> UploadDocument:
     """A small video or audio file streamed through the API (up to S3_MULTIPART_THRESHOLD)."""
     return receive_small_file(file, svc, session, user, is_temp, allow_text=False)
@@ -83,11 +89,11 @@ def upload_file(
 
 @router.post("/api/upload/transcript-file")
 def upload_transcript_file(
+    user: CurrentUser,
+    session: SessionDep,
+    svc: ServicesDep,
     file: UploadFile = File(...),
     is_temp: bool = Query(default=True),
-    user: User = Depends(current_user),
-    session: Session = Depends(db_session, scope="function"),
-    svc: Services = Depends(services),
 ) -> UploadDocument:
     return receive_small_file(file, svc, session, user, is_temp, allow_text=True)
 
@@ -95,10 +101,10 @@ def upload_transcript_file(
 @router.post("/api/upload/transcript-text")
 def upload_transcript_text(
     body: TranscriptText,
+    user: CurrentUser,
+    session: SessionDep,
+    svc: ServicesDep,
     is_temp: bool = Query(default=True),
-    user: User = Depends(current_user),
-    session: Session = Depends(db_session, scope="function"),
-    svc: Services = Depends(services),
 ) -> UploadDocument:
     filename = rules.check_filename(body.filename)
     data = body.content.encode("utf-8")
@@ -108,9 +114,9 @@ def upload_transcript_text(
 @router.post("/api/upload/{upload_id}/move-to-permanent")
 def move_to_permanent(
     upload_id: str,
-    user: User = Depends(current_user),
-    session: Session = Depends(db_session, scope="function"),
-    svc: Services = Depends(services),
+    user: CurrentUser,
+    session: SessionDep,
+    svc: ServicesDep,
 ) -> UploadDocument:
     upload = svc_uploads.owned_upload(session, user, upload_id)
     if upload.status != "uploaded":
@@ -130,10 +136,10 @@ def move_to_permanent(
 
 @router.post("/api/upload/cleanup-temp")
 def cleanup_temp(
+    _admin: AdminUser,
+    session: SessionDep,
+    svc: ServicesDep,
     hours: int = Query(default=24, ge=0, le=24 * 365),
-    _admin: User = Depends(admin_user),
-    session: Session = Depends(db_session, scope="function"),
-    svc: Services = Depends(services),
 ) -> TempSweep:
     cutoff = datetime.now(UTC) - timedelta(hours=hours)
     return sweep_temp(svc, session, cutoff)
@@ -141,9 +147,9 @@ def cleanup_temp(
 
 @router.get("/api/upload/stats/overview")
 def stats_overview(
-    user: User = Depends(current_user),
-    session: Session = Depends(db_session, scope="function"),
-    svc: Services = Depends(services),
+    user: CurrentUser,
+    session: SessionDep,
+    svc: ServicesDep,
 ) -> StorageOverview:
     prefixes = {
         "temp": svc.config.temp_prefix,

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 from botocore.exceptions import ClientError
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import Response, StreamingResponse
 from sqlalchemy.orm import Session
 
@@ -26,7 +26,7 @@ from ..answers import (
 )
 from ..db import Upload, User, new_id
 from ..errors import ApiError
-from ..services import Services, current_user, db_session, services
+from ..services import CurrentUser, Services, ServicesDep, SessionDep
 from ..storage import is_missing, not_supported
 from .schemas import CompleteRequest, PartsRequest, PresignRequest
 
@@ -42,9 +42,9 @@ def _key_for(svc: Services, user: User, upload_id: str, filename: str) -> str:
 @router.post("/process/video/upload/s3/presigned-url", deprecated=True)
 def presigned_url(
     body: PresignRequest,
-    user: User = Depends(current_user),
-    session: Session = Depends(db_session, scope="function"),
-    svc: Services = Depends(services),
+    user: CurrentUser,
+    session: SessionDep,
+    svc: ServicesDep,
 ) -> PresignAnswer:
     filename = rules.check_filename(body.filename)
     size = rules.check_size(body.file_size, svc.config.max_file_size)
@@ -114,9 +114,9 @@ def _pending_multipart(session: Session, user: User, upload_id: str) -> Upload:
 def sign_parts(
     upload_id: str,
     body: PartsRequest,
-    user: User = Depends(current_user),
-    session: Session = Depends(db_session, scope="function"),
-    svc: Services = Depends(services),
+    user: CurrentUser,
+    session: SessionDep,
+    svc: ServicesDep,
 ) -> SignedParts:
     upload = _pending_multipart(session, user, upload_id)
     count = upload.part_count or 0
@@ -173,9 +173,9 @@ def _check_part_length(upload: Upload, number: int, length: int, count: int) -> 
 @router.get("/api/upload/{upload_id}/parts")
 def list_parts(
     upload_id: str,
-    user: User = Depends(current_user),
-    session: Session = Depends(db_session, scope="function"),
-    svc: Services = Depends(services),
+    user: CurrentUser,
+    session: SessionDep,
+    svc: ServicesDep,
 ) -> list[StoredPart]:
     upload = _pending_multipart(session, user, upload_id)
     try:
@@ -197,10 +197,10 @@ def list_parts(
 @router.post("/api/upload/{upload_id}/complete")
 def complete(
     upload_id: str,
+    user: CurrentUser,
+    session: SessionDep,
+    svc: ServicesDep,
     body: CompleteRequest | None = None,
-    user: User = Depends(current_user),
-    session: Session = Depends(db_session, scope="function"),
-    svc: Services = Depends(services),
 ) -> Completion:
     body = body or CompleteRequest()
     upload = svc_uploads.owned_upload(session, user, upload_id)
@@ -228,9 +228,9 @@ def complete(
 @router.delete("/api/upload/{upload_id}")
 def abort(
     upload_id: str,
-    user: User = Depends(current_user),
-    session: Session = Depends(db_session, scope="function"),
-    svc: Services = Depends(services),
+    user: CurrentUser,
+    session: SessionDep,
+    svc: ServicesDep,
 ) -> UploadState:
     upload = svc_uploads.owned_upload(session, user, upload_id)
     svc_uploads.abort_or_delete(svc.store, upload)
@@ -240,8 +240,8 @@ def abort(
 @router.get("/api/upload/{upload_id}")
 def get_upload(
     upload_id: str,
-    user: User = Depends(current_user),
-    session: Session = Depends(db_session, scope="function"),
+    user: CurrentUser,
+    session: SessionDep,
 ) -> UploadDocument:
     return svc_uploads.describe(svc_uploads.owned_upload(session, user, upload_id))
 
@@ -249,9 +249,9 @@ def get_upload(
 @router.get("/api/upload/{upload_id}/download")
 def download_url(
     upload_id: str,
-    user: User = Depends(current_user),
-    session: Session = Depends(db_session, scope="function"),
-    svc: Services = Depends(services),
+    user: CurrentUser,
+    session: SessionDep,
+    svc: ServicesDep,
 ) -> DownloadLink:
     upload = svc_uploads.owned_upload(session, user, upload_id)
     if upload.status != "uploaded":
@@ -272,9 +272,9 @@ def download_url(
 )
 def content(
     upload_id: str,
-    user: User = Depends(current_user),
-    session: Session = Depends(db_session, scope="function"),
-    svc: Services = Depends(services),
+    user: CurrentUser,
+    session: SessionDep,
+    svc: ServicesDep,
 ) -> StreamingResponse:
     """Seed 001's direct download of a small file (a transcript, a short clip) through the API; anything
     above S3_MULTIPART_THRESHOLD is fetched with its presigned URL (/download) instead."""
