@@ -4,7 +4,7 @@ A route annotated with one of these gets it as its response model: /openapi.json
 and the answer is checked against it before it is sent. They are TypedDicts, not models, because the answers
 are built as dictionaries (mypy checks each literal against its type) and a key that only some answers carry
 (`upload_url` beside a multipart plan, `url` on a public bucket) stays absent rather than turning into null,
-which the seeds' clients tell apart (``'upload_url' in answer``).
+which the older clients tell apart (``'upload_url' in answer``).
 
 Python 3.11's typing.TypedDict is not accepted by pydantic; typing_extensions' is."""
 
@@ -158,13 +158,13 @@ class JobStarted(TypedDict):
 
 
 class S3JobStarted(JobStarted):
-    """Seed 003's answer."""
+    """The browser-upload API's answer."""
 
     message: str
 
 
 class FormJobStarted(JobStarted):
-    """Seed 004's traditional path: the file went with the form, so its upload is named too."""
+    """The form-upload API's traditional path: the file went with the form, so its upload is named too."""
 
     upload_id: str
     s3_key: str
@@ -178,7 +178,7 @@ class BatchMember(TypedDict):
 
 
 class SelectionStarted(JobStarted):
-    """Seed 000: one job over several videos (or uploads, each with a job of its own listed in `jobs`)."""
+    """The Lambda batch API: one job over several videos (or uploads, each with a job of its own listed in `jobs`)."""
 
     results_url: str
     jobs: NotRequired[list[BatchMember]]

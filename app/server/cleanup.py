@@ -1,4 +1,4 @@
-"""Cleaning temp/ (seeds 001 and 004): originals after their job, old temp objects, abandoned uploads.
+"""Cleaning temp/ (the transcript and form-upload APIs): originals after their job, old temp objects, abandoned uploads.
 
 Outputs (videos/, processed/, results/) are never deleted here.
 """
@@ -153,7 +153,7 @@ def _sweep_store_debris(svc: Services) -> int:
 
 
 def delete_source_if_done(svc: Services, job_id: str) -> bool:
-    """Seed 004: once a job has made its outputs, delete its original from temp/ if the job asked so.
+    """The form-upload API: once a job has made its outputs, delete its original from temp/ if the job asked so.
 
     Only for completed or partial jobs (a failed or cancelled job keeps its original for a retry, until
     the periodic sweep), only under temp/, and never while another unfinished job reads the same object.
@@ -186,7 +186,7 @@ def prune_outputs(svc: Services, job: Job, *, in_zip: bool = False) -> list[str]
     the transaction that gives the job its final status, so nobody sees it finished with them still there.
 
     KEEP_PROCESSED=false deletes every output (the ZIP holds them all); the job option
-    ``delete_audio_after_clips`` (seed 004: "delete the extracted audio when all clips are done") deletes
+    ``delete_audio_after_clips`` (the form-upload API: "delete the extracted audio when all clips are done") deletes
     the audio once every planned clip was made. A deleted output's item says "deleted". ``in_zip``: the
     outputs are in another job's ZIP (a child of a batch, once the batch's ZIP is stored).
     """

@@ -10,7 +10,7 @@ MIB = 1024 * 1024
 GIB = 1024 * MIB
 
 # S3 settings whose presence means "use that store" rather than a folder (the FileStore).
-# Any of these means "my objects are in S3" (AWS_S3_BUCKET alone: seed 002 on an IAM role, no keys).
+# Any of these means "my objects are in S3" (AWS_S3_BUCKET alone: the renditions-bucket layout on an IAM role, no keys).
 _S3_SETTING_NAMES = ("S3_ENDPOINT_URL", "S3_BUCKET_NAME", "AWS_S3_BUCKET", "AWS_ACCESS_KEY_ID")
 _YES, _NO = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
@@ -26,7 +26,7 @@ def _flag(env: dict[str, str], name: str) -> bool | None:
 
 
 def _first_of(env: dict[str, str], names: tuple[str, ...]) -> tuple[str, str] | None:
-    """The one value several seeds' names for a setting give: (name, value); two different values refuse."""
+    """The one value several clients' names for a setting give: (name, value); two different values refuse."""
     given = [(name, env[name].strip()) for name in names if env.get(name, "").strip()]
     if len({value.strip("/") for _, value in given}) > 1:
         listed = ", ".join(f"{name}={value!r}" for name, value in given)
@@ -94,7 +94,8 @@ class ServerConfig:
     """Lifetime of download URLs (originals, results): S3_DOWNLOAD_EXPIRATION, else S3_PRESIGNED_URL_EXPIRY."""
     transcripts_prefix: str = "transcripts/"
     public_base_url: str = ""
-    """AWS_S3_BASE_URL (seed 002): where the bucket is public, outputs carry base_url/key as their `url`."""
+    """AWS_S3_BASE_URL (the renditions-bucket layout): where the bucket is public, outputs carry base_url/key
+    as their `url`."""
     multipart_threshold: int = 100 * MIB
     cleanup_temp_hours: int = 24
     results_retention_days: int = 0
@@ -107,15 +108,16 @@ class ServerConfig:
     worker_secret: str = ""
     external_workers: bool = False
     lambda_function_name: str = ""
-    """Seed 000: each job is handed to this AWS Lambda function (asynchronous invocation); no worker here."""
+    """The Lambda batch API: each job is handed to this AWS Lambda function (asynchronous invocation); no
+    worker here."""
     lambda_endpoint_url: str = ""
     """Another endpoint speaking the Lambda Invoke API (LocalStack, a test peer); empty = AWS."""
     worker_webhook_url: str = ""
     """Each job's payload is POSTed here, signed with WORKER_SECRET; no worker here."""
     api_base_url: str = ""
-    """Where a worker elsewhere reaches this server for its callbacks (seed 000's API_BASE_URL)."""
+    """Where a worker elsewhere reaches this server for its callbacks (the Lambda batch API's API_BASE_URL)."""
     cors_origins: tuple[str, ...] = ()
-    """Web pages (origins) whose scripts may call the API and the folder store (seed 003's JS client)."""
+    """Web pages (origins) whose scripts may call the API and the folder store (the browser-upload API's JS client)."""
     apply_bucket_cors: bool = False
     """At start, set the bucket's CORS rule for browser uploads from cors_origins (S3 only)."""
     keep_processed: bool = True
@@ -123,9 +125,9 @@ class ServerConfig:
     keeps every one); true keeps them for links and downloads one by one."""
     post_uploads: bool = True
     """S3_POST_UPLOADS=false: no presigned POST forms, every upload goes in parts (one part for a small file),
-    for stores that refuse browser-style POST uploads (rclone serve s3). The seeds' clients need the form."""
+    for stores that refuse browser-style POST uploads (rclone serve s3). The older clients need the form."""
     trust_worker_keys: bool = False
-    """Workers may report outputs anywhere but under temp/ (seed 000's Lambda writes user123/job456/…);
+    """Workers may report outputs anywhere but under temp/ (the batch API's Lambda writes user123/job456/…);
     otherwise only under the job's own prefixes (videos/{job}/, processed/{job}/)."""
     head_timeout_s: float = 20.0
     """REELDROP_HEADER_TIMEOUT: a request head must arrive within this (slow clients are cut off)."""
@@ -161,7 +163,7 @@ def default_data_dir() -> Path:
 def load_config(env: dict[str, str] | None = None, data_dir: Path | None = None) -> ServerConfig:
     env = dict(os.environ if env is None else env)
     data_dir = Path(data_dir or env.get("REELDROP_SERVER_DATA") or default_data_dir())
-    enable_s3 = _flag(env, "ENABLE_S3")  # seed 003: S3 on or off, whatever else is set
+    enable_s3 = _flag(env, "ENABLE_S3")  # the browser-upload API: S3 on or off, whatever else is set
     uses_s3 = any(env.get(name) for name in _S3_SETTING_NAMES) if enable_s3 is None else enable_s3
     bucket = _first_of(env, ("S3_BUCKET_NAME", "AWS_S3_BUCKET"))
     if enable_s3 and bucket is None:
@@ -173,7 +175,7 @@ def load_config(env: dict[str, str] | None = None, data_dir: Path | None = None)
         storage_dir = Path(env["REELDROP_STORAGE_DIR"]).expanduser()
     elif not uses_s3:
         storage_dir = data_dir / "storage"  # (ENABLE_S3=false: the folder store, the S3 settings unused)
-    # Lifetimes of presigned URLs: one for both (S3_PRESIGNED_URL_EXPIRY), or seed 003's separate ones.
+    # Lifetimes of presigned URLs: one for both (S3_PRESIGNED_URL_EXPIRY), or the browser-upload API's separate ones.
     expiry = _seconds(env, "S3_PRESIGNED_URL_EXPIRY", 3600)
     upload_expiry = _seconds(env, "S3_UPLOAD_EXPIRATION", expiry)
     download_expiry = _seconds(env, "S3_DOWNLOAD_EXPIRATION", expiry)

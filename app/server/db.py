@@ -80,7 +80,7 @@ class Upload(Base):
     # Sent while the client still writes the file (compress-while-upload): declared_size and part_count
     # are upper bounds, and complete says the real size.
     streaming: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
-    # The job id reserved when the URL was handed out (seed 004 creates the job with it later).
+    # The job id reserved when the URL was handed out (the form-upload API creates the job with it later).
     reserved_job_id: Mapped[str] = mapped_column(String(36), default=new_id, index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)

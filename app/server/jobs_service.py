@@ -38,7 +38,7 @@ DEFAULT_OPTIONS: dict[str, Any] = {
 }
 
 
-# What a job's options may hold; anything else is dropped. "extra" carries seed 003's frame_skip and
+# What a job's options may hold; anything else is dropped. "extra" carries the browser-upload API's frame_skip and
 # min_confidence, stored and echoed (bounded); the rest the worker reads.
 KNOWN_OPTIONS = frozenset(DEFAULT_OPTIONS) | {"title", "description", "tags", "voice", "extra"}
 MAX_EXTRA_BYTES = 4096
@@ -99,8 +99,9 @@ def normalize_options(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def ready_upload(session: Session, store: ObjectStore, upload: Upload) -> Upload:
-    """The upload a job may process; an unconfirmed POST upload is checked now (seed 004 skips complete),
-    also where the client used the POST form beside a multipart plan (seeds 003 and 004 above 100 MiB)."""
+    """The upload a job may process; an unconfirmed POST upload is checked now (the form-upload API skips
+    complete), also where the client used the POST form beside a multipart plan (the browser- and form-upload
+    APIs above 100 MiB)."""
     try:
         if svc_uploads.sent_with_the_form(store, upload):
             svc_uploads.take_posted_object(store, upload)
@@ -143,7 +144,7 @@ def create_job(session: Session, user: User, upload: Upload, options: dict[str, 
 
 
 def transcript_of(session: Session, user: User, upload_id: str) -> dict[str, Any]:
-    """Seed 001's transcript_upload_id: one of the caller's text uploads, described for the job's options."""
+    """The transcript API's transcript_upload_id: one of the caller's text uploads, described for the job's options."""
     upload = svc_uploads.owned_upload(session, user, upload_id)
     if upload.status != "uploaded":
         raise ApiError(409, "upload_not_complete", f"{upload.filename}: the transcript is {upload.status}.")
@@ -155,7 +156,7 @@ def transcript_of(session: Session, user: User, upload_id: str) -> dict[str, Any
 
 
 def create_video_job(session: Session, user: User, video_ids: list[str], extra: dict[str, Any]) -> Job:
-    """Seed 000: one job over videos an external worker fetches itself (no upload, no original here)."""
+    """The Lambda batch API: one job over videos an external worker fetches itself (no upload, no original here)."""
     options = {**extra, "videos": list(dict.fromkeys(video_ids)), "delete_after_processing": False}
     job = Job(user_id=user.id, upload_id=None, s3_key="", options=options)
     session.add(job)

@@ -242,7 +242,8 @@ def build_results_zip(svc: Services, job_id: str, status: str) -> ZipResult:
     """Build results/{job_id}.zip from the job's items and store it; returns its size and SHA-256.
 
     The first try reads several outputs at once; when a read fails (a store or a path that drops parallel
-    streams: seed 000's "S3 connection issues"), the next tries read them one at a time before the job fails.
+    streams: the Lambda batch API's "S3 connection issues"), the next tries read them one at a time before the
+    job fails.
     """
     retrying = Retrying(
         retry=retry_if_exception_type((SourceReadError, ClientError, BotoCoreError)),

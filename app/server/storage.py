@@ -308,7 +308,7 @@ class S3Store:
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=key)
 
-    # Browser uploads (seed 003's JS client): the POST form, part PUTs (whose ETag the page reads to
+    # Browser uploads (the browser-upload API's JS client): the POST form, part PUTs (whose ETag the page reads to
     # complete) and GETs of results, from the pages the operator names.
     CORS_RULE_ID = "reeldrop-browser-uploads"
 

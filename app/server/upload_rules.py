@@ -88,15 +88,15 @@ def part_count(file_size: int, part_size: int) -> int:
 def post_offered(file_size: int, *, streaming: bool = False) -> bool:
     """Whether the presign answer carries a POST form (`upload_url` + `upload_fields`) besides its method.
 
-    Every file one POST can carry gets one, whatever the method: the seeds' clients always upload with the
-    form (seed 003's 187 MB and seed 004's 2 GB examples are above the multipart threshold), while ReelDrop's
-    own client follows `method`. A streaming upload has no final size to put in a policy.
+    Every file one POST can carry gets one, whatever the method: the older clients always upload with the
+    form (the browser-upload API's 187 MB and the form-upload API's 2 GB examples are above the multipart
+    threshold), while ReelDrop's own client follows `method`. A streaming upload has no final size to put in a policy.
     """
     return not streaming and file_size <= S3_MAX_POST
 
 
 def file_type(content_type: str) -> str:
-    """Seed 004's `file_type`: "audio" for an audio type, else "video"."""
+    """The form-upload API's `file_type`: "audio" for an audio type, else "video"."""
     return "audio" if content_type.startswith("audio/") else "video"
 
 
@@ -106,7 +106,7 @@ def choose_method(file_size: int, post_threshold: int, *, streaming: bool = Fals
     Files above the POST threshold, and streaming uploads (whose size is not known yet), are multipart. A
     client that asks ``resumable`` gets multipart above S3's minimum part size too: an interrupted POST can
     only be sent again from its first byte, while stored parts survive. A file that fits in one minimum part
-    gains nothing from parts, so it keeps the single POST (the seeds' clients never ask: they keep POST).
+    gains nothing from parts, so it keeps the single POST (the older clients never ask: they keep POST).
     """
     if streaming or file_size > post_threshold:
         return "MULTIPART"

@@ -213,7 +213,7 @@ def assembled_from(store: ObjectStore, key: str, parts: list[tuple[int, str]]) -
 
 
 def sent_with_the_form(store: ObjectStore, upload: Upload, parts: Sequence[object] = ()) -> bool:
-    """A multipart upload whose client used the POST form its answer also carried (the seeds' clients do):
+    """A multipart upload whose client used the POST form its answer also carried (the older clients do):
     no parts listed, and the object is already at its key."""
     return (
         upload.status == "pending"
@@ -273,7 +273,7 @@ def completion(upload: Upload) -> Completion:
 def describe(upload: Upload) -> UploadDocument:
     return {
         "upload_id": upload.id,
-        "id": upload.id,  # seed 001's name for it (video_response.id)
+        "id": upload.id,  # the transcript API's name for it (video_response.id)
         "filename": upload.filename,
         "content_type": upload.content_type,
         "declared_size": upload.declared_size,

@@ -43,3 +43,19 @@ def test_the_import_table_matches_the_contracts() -> None:
     assert "| **server** | yes | yes | no | no | no |" in PAGE
     assert "app.gui" in forbidden["app.commands"] and "app.gui" in forbidden["app.cli"]
     assert {"app.server", "app.commands"} <= forbidden["app.gui"]
+
+
+def test_the_code_names_the_older_apis_by_what_they_are() -> None:
+    """Comments once cited "seed 003" and the like: documents that are not in the repository. The README's
+    Compatibility section gives each its name; the code uses those names."""
+    cited = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in sorted((ROOT / "app").rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if re.search(r"\bseeds? ?0\d\d|\bseeds'", line, re.IGNORECASE)
+    ]
+    assert cited == []
+    readme = (ROOT / "README.md").read_text()
+    names = ("Lambda batch API", "transcript API", "renditions-bucket layout", "browser-upload API", "form-upload API")
+    for name in names:
+        assert f"**the {name}**" in readme

@@ -1,10 +1,10 @@
-"""Worker callbacks (seed 000): a worker anywhere reports each step of a job; signed, idempotent.
+"""Worker callbacks (the Lambda batch API): a worker anywhere reports each step of a job; signed, idempotent.
 
 ``GET /internal/job/{id}`` hands a worker its work order (the original's key, the options and the
 planned steps with their target keys); the two POSTs report one step each. When every step has ended
 the server finishes the job itself: status, results ZIP, clean-up of the original.
 
-A worker that reports only what it made (seed 000's Lambda reports its videos, and knows nothing of the
+A worker that reports only what it made (the batch API's Lambda reports its videos, and knows nothing of the
 planned validate or metadata steps) says when it is through: ``"last": true`` on its final report, or
 ``POST /internal/job/{id}/finished``. The steps it never reported are then skipped, and the job finishes
 with what was reported.
@@ -310,7 +310,7 @@ def worker_finished(
 
 def _check_output_key(svc: Services, job_id: str, s3_key: str) -> None:
     """Where a worker may say it stored an output: under the job's own prefixes; with TRUST_WORKER_KEYS
-    anywhere but temp/ (the originals of every user), as seed 000's Lambda writes user123/job456/…"""
+    anywhere but temp/ (the originals of every user), as the batch API's Lambda writes user123/job456/…"""
     parts = s3_key.split("/")
     if any(part in ("", ".", "..") for part in parts):
         raise ApiError(422, "invalid_s3_key", "An output key has no empty, '.' or '..' segments.")

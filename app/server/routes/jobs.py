@@ -1,4 +1,4 @@
-"""Jobs (seeds 003, 004, 000): create from an upload, status, list, cancel."""
+"""Jobs: create from an upload, status, list, cancel."""
 
 from __future__ import annotations
 
@@ -43,11 +43,11 @@ def create_job(
     options = dict(body.options)
     if "transcript" in options:
         raise ApiError(422, "invalid_options", "Give a transcript as transcript_upload_id, not as an option.")
-    if body.num_segments is not None:  # seed 004's name for the clip count
+    if body.num_segments is not None:  # the form-upload API's name for the clip count
         options.setdefault("clips", {"count": body.num_segments})
     if body.delete_after_processing is not None:
         options.setdefault("delete_after_processing", body.delete_after_processing)
-    for name in ("title", "description", "voice", "tags"):  # seed 001's top-level fields
+    for name in ("title", "description", "voice", "tags"):  # the transcript API's top-level fields
         if getattr(body, name) is not None:
             options.setdefault(name, getattr(body, name))
     transcript = jobs.transcript_of(session, user, body.transcript_upload_id) if body.transcript_upload_id else None
@@ -61,7 +61,7 @@ def create_job(
     elif body.s3_key:
         upload = svc_uploads.upload_by_key(session, user, body.s3_key)
     else:
-        raise ApiError(422, "invalid_request", "Give upload_id (or video_upload_id, or seed 004's job_id and s3_key).")
+        raise ApiError(422, "invalid_request", "Give upload_id (or video_upload_id, or job_id and s3_key).")
     jobs.ready_upload(session, svc.store, upload)
     jobs.check_active_jobs(session, user, 1, svc.config.max_active_jobs)
     job = jobs.create_job(session, user, upload, options)
@@ -79,7 +79,7 @@ def create_job_from_a_form(
     num_segments: int | None = Form(default=None, ge=0, le=MAX_CLIPS, description="clips to cut"),
     delete_after_processing: bool | None = Form(default=None),
 ) -> FormJobStarted:
-    """Seed 004's traditional path: one small file in a multipart form, its job started at once (larger files
+    """The form-upload API's traditional path: one small file in a multipart form, its job started at once (larger files
     go by presigned upload; JSON bodies to POST /api/jobs)."""
     stored = receive_small_file(media_file, svc, session, user, is_temp=True, allow_text=False)
     options: dict[str, Any] = {}
@@ -101,7 +101,7 @@ def download_selected(
     session: SessionDep,
     svc: ServicesDep,
 ) -> SelectionStarted:
-    """Seed 000: one job over several videos or uploads, one results ZIP with a folder for each (an error
+    """The Lambda batch API: one job over several videos or uploads, one results ZIP with a folder for each (an error
     placeholder where one failed).
 
     ``video_ids``: the job is handed to the external worker, which fetches and reports each video

@@ -1,4 +1,4 @@
-"""Health, readiness and the admin debug views (seed 000: /debug/jobs, /debug/memory, /debug/gc)."""
+"""Health, readiness and the admin debug views (the Lambda batch API: /debug/jobs, /debug/memory, /debug/gc)."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def _rss_and_vms() -> tuple[int, int]:
 
 @router.get("/debug/memory")
 def debug_memory(_admin: AdminUser) -> MemoryUse:
-    """This server process's memory, as an operator watches for growth (seed 000)."""
+    """This server process's memory, as an operator watches for growth (the Lambda batch API)."""
     rss, vms = _rss_and_vms()
     return {
         "rss_bytes": rss,
@@ -75,7 +75,7 @@ def debug_memory(_admin: AdminUser) -> MemoryUse:
 
 @router.post("/debug/gc")
 def debug_gc(_admin: AdminUser) -> GcDone:
-    """A full garbage collection, then free heap memory handed back to the system (seed 000)."""
+    """A full garbage collection, then free heap memory handed back to the system (the Lambda batch API)."""
     from ..malloc_arenas import release_free_memory
 
     before = _rss_and_vms()[0]

@@ -1,5 +1,5 @@
 """One output of a job (a rendition, a clip, a transcript…): a link to share, whether it is still stored, and
-removing it (seeds 002, 003). Owner only; another user's job is a 404 like a missing one."""
+removing it. Owner only; another user's job is a 404 like a missing one."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Request bodies. Unknown fields are ignored so older clients (the seeds' snippets) keep working."""
+"""Request bodies. Unknown fields are ignored so older clients (the README's Compatibility table) keep working."""
 
 from __future__ import annotations
 
@@ -71,12 +71,12 @@ class TranscriptText(BaseModel):
 
 
 class CreateJobRequest(BaseModel):
-    """Our shape ({upload_id, options}), seed 004's ({job_id, s3_key, num_segments, ...}) and seed 001's
-    ({title, description, voice, tags, video_upload_id, transcript_upload_id})."""
+    """Our shape ({upload_id, options}), the form-upload API's ({job_id, s3_key, num_segments, ...}) and the
+    transcript API's ({title, description, voice, tags, video_upload_id, transcript_upload_id})."""
 
     upload_id: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
-    video_upload_id: str | None = Field(default=None, description="seed 001's name for upload_id")
+    video_upload_id: str | None = Field(default=None, description="the transcript API's name for upload_id")
     transcript_upload_id: str | None = Field(
         default=None, description="a text upload (txt, srt, vtt) that goes with the video and ships in the ZIP"
     )
@@ -92,7 +92,7 @@ class CreateJobRequest(BaseModel):
 
 
 class SelectedVideos(BaseModel):
-    """Seed 000: one job over several videos, each fetched and processed by the external worker it is handed
+    """The Lambda batch API: one job over several videos, each fetched and processed by the external worker it is handed
     to (``video_ids``), or over several of the caller's uploads, each processed like a job of its own
     (``upload_ids``, with ``options`` for every one). Exactly one of the two."""
 
@@ -112,7 +112,7 @@ class SelectedVideos(BaseModel):
 
 
 class ProcessS3Request(BaseModel):
-    """Seed 003's shape."""
+    """The browser-upload API's shape."""
 
     s3_key: str = Field(max_length=1024)
     frame_skip: int | None = Field(default=None, ge=0, le=MAX_COUNT)

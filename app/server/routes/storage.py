@@ -2,7 +2,7 @@
 
 - ``PUT /storage/{key}?uploadId&partNumber&X-RD-…``: one multipart part; answers its ETag (the part's MD5),
   400 BadDigest when a signed Content-MD5 / x-amz-checksum-crc32c does not match the bytes.
-- ``POST /storage/``: a presigned POST form (the seeds' clients): fields first, then ``file``; 204 + ETag.
+- ``POST /storage/``: a presigned POST form (the older clients): fields first, then ``file``; 204 + ETag.
 - ``GET``/``HEAD /storage/{key}?X-RD-…``: an object, with one-range ``Range`` (206 + Content-Range).
 
 Errors are S3's XML ``<Error><Code>…`` with S3's status, so the client's retry rules (403 "expired" → sign

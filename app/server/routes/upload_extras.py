@@ -1,4 +1,4 @@
-"""The older upload paths (seed 001): small files through the API, transcripts, permanent storage, stats."""
+"""The older upload paths (the transcript API): small files through the API, transcripts, permanent storage, stats."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def _store_small(
 
 
 def _permanent_prefix(svc: Services, content_type: str) -> str:
-    """Where a kept upload lives: transcripts under S3_TRANSCRIPTS_PREFIX (seed 001), media under videos/."""
+    """Where a kept upload lives: transcripts under S3_TRANSCRIPTS_PREFIX (the transcript API), media under videos/."""
     return svc.config.transcripts_prefix if content_type.startswith("text/") else svc.config.videos_prefix
 
 

@@ -1,5 +1,5 @@
 """Presigned uploads: POST for small files, multipart PUTs for large ones or when the client asks for an
-upload it can resume (seeds 003, 004; API.md, README)."""
+upload it can resume (README)."""
 
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ def presigned_url(
     session.flush()  # gives the upload its reserved job id
     answer: PresignAnswer = {
         "upload_id": upload_id,
-        "id": upload_id,  # seed 001's name for it
+        "id": upload_id,  # the transcript API's name for it
         "method": upload.method,
         "file_type": rules.file_type(content_type),
         "s3_key": upload.s3_key,
@@ -276,7 +276,7 @@ def content(
     session: SessionDep,
     svc: ServicesDep,
 ) -> StreamingResponse:
-    """Seed 001's direct download of a small file (a transcript, a short clip) through the API; anything
+    """The transcript API's direct download of a small file (a transcript, a short clip) through the API; anything
     above S3_MULTIPART_THRESHOLD is fetched with its presigned URL (/download) instead."""
     upload = svc_uploads.owned_upload(session, user, upload_id)
     if upload.status != "uploaded":

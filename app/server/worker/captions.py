@@ -1,4 +1,4 @@
-"""Seed 001's transcript as subtitles: a soft track in every rendition, and burned-in captions on the clips
+"""The transcript API's transcript as subtitles: a soft track in every rendition, and burned-in captions on the clips
 when the job asks (``burn_captions``).
 
 Only a timed transcript can be shown in step with the picture: srt or vtt (a plain-text one ships in the

@@ -1,4 +1,4 @@
-"""Handing a job to a worker elsewhere, as seed 000 runs its Lambda: invoked with the job, it calls back.
+"""Handing a job to a worker elsewhere, as the Lambda batch API runs its Lambda: invoked with the job, it calls back.
 
 With ``LAMBDA_FUNCTION_NAME`` the server invokes that function asynchronously (boto3, InvocationType
 "Event") with the job's work order; with ``WORKER_WEBHOOK_URL`` it POSTs the same payload, signed like the

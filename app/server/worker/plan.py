@@ -20,10 +20,10 @@ ZIP_FOLDERS = {
     "clip": "clips/",
     "thumbnail": "thumbnails/",
     "metadata": "",
-    "transcript": "transcript/",  # seed 001: the transcript given with the video, as it was uploaded
+    "transcript": "transcript/",  # the transcript API: the transcript given with the video, as it was uploaded
 }
 OTHER_FOLDER = "outputs/"
-VIDEO_KIND = "video"  # one selected video of a seed 000 job, fetched and reported by an external worker
+VIDEO_KIND = "video"  # one selected video of a Lambda batch job, fetched and reported by an external worker
 UPLOAD_KIND = "upload"  # one upload of a batch job: its own job does the work, the batch follows it
 BATCH_UPLOADS = "uploads"  # the option that makes a job a batch over several uploads
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -41,18 +41,20 @@ class PlannedItem:
 
 
 def output_stem(source_key: str) -> str:
-    """A file-name-safe stem of the uploaded file (seed 002 names renditions {name}_{quality}.mp4)."""
+    """A file-name-safe stem of the uploaded file (the renditions-bucket layout names renditions
+    {name}_{quality}.mp4)."""
     stem = _SAFE.sub("_", PurePosixPath(source_key).stem).strip("._-")[:80]
     return stem or "video"
 
 
 def job_prefixes(config: ServerConfig, job_id: str) -> tuple[str, str]:
-    """The two prefixes a job's outputs may live under: seed 002's videos/{video_id}/ and processed/{job}/."""
+    """The two prefixes a job's outputs may live under: the renditions-bucket layout's videos/{video_id}/ and
+    processed/{job}/."""
     return f"{config.videos_prefix}{job_id}/", f"{config.processed_prefix}{job_id}/"
 
 
 def plan_items(config: ServerConfig, job_id: str, source_key: str, options: dict[str, Any]) -> list[PlannedItem]:
-    if "videos" in options:  # seed 000's job over selected videos: one step each, whatever the worker makes
+    if "videos" in options:  # the Lambda batch API's job over selected videos: one step each, whatever the worker makes
         return [PlannedItem(str(video_id), VIDEO_KIND, None) for video_id in options["videos"]]
     if BATCH_UPLOADS in options:  # a batch: one step per upload, each run as a job of its own
         return [PlannedItem(str(upload_id), UPLOAD_KIND, None) for upload_id in options[BATCH_UPLOADS]]
@@ -60,7 +62,7 @@ def plan_items(config: ServerConfig, job_id: str, source_key: str, options: dict
     videos, processed = job_prefixes(config, job_id)
     items = [PlannedItem("validate", "validate", None)]
     for quality in options.get("renditions", []):
-        # The job id is the seed's video_id: two jobs on one upload never overwrite each other.
+        # The job id is the renditions-bucket layout's video_id: two jobs on one upload never overwrite each other.
         items.append(PlannedItem(f"rendition_{quality}", "rendition", f"{videos}{stem}_{quality}.mp4", quality))
     if options.get("audio"):
         items.append(PlannedItem("audio", "audio", f"{processed}audio/{stem}.m4a"))

@@ -1,6 +1,6 @@
 """Streams between S3 and the results ZIP, in bounded memory.
 
-``Prefetcher`` reads the next few objects concurrently (seed 000's concurrent S3 downloads), each into a
+``Prefetcher`` reads the next few objects concurrently (the Lambda batch API's concurrent S3 downloads), each into a
 small bounded queue of chunks, so that the ZIP writer never waits on one GET at a time and memory stays
 at ``window x depth x chunk`` whatever the object sizes. ``HashingReader`` turns a byte iterator into a
 file object for boto3's ``upload_fileobj`` (multipart), counting size and SHA-256 on the way through.

@@ -101,7 +101,7 @@ def _facts(out: Path, plan: OutputPlan | None = None) -> dict[str, Any]:
 
 def _clip_preset(ctx: StepContext, quality: str | None) -> Preset:
     if ctx.info.video is None:
-        # Audio-only source (seed 004 takes audio files): AAC clips in MP4.
+        # Audio-only source (the form-upload API takes audio files): AAC clips in MP4.
         return replace(get_preset("audio"), container="mp4")
     return rendition_preset(quality or "720p", ctx.x264_preset)
 
@@ -151,7 +151,7 @@ def make_audio(ctx: StepContext, out: Path, progress: Progress) -> dict[str, Any
 
 
 def clip_windows(duration_s: float, count: int) -> list[tuple[float, float]]:
-    """Seed 004's num_segments: the source cut into ``count`` equal, consecutive segments."""
+    """The form-upload API's num_segments: the source cut into ``count`` equal, consecutive segments."""
     length = duration_s / count
     return [(round(i * length, 3), round(length, 3)) for i in range(count)]
 
