@@ -396,7 +396,13 @@ def open_pipeline(
     backends apart (see app.connect.Target.backend_id): each has its own queue file. `download_limit` caps
     the results downloads in bytes/s (the settings' bandwidth limit is the uploads')."""
     paths.ensure()
-    journal = Journal.open(paths.data / "journal.sqlite3")
+    # The queue first: one a newer release wrote (SchemaError) stops the opening before anything has started.
+    store = PipelineStore(queue_file(paths, backend_id))
+    try:
+        journal = Journal.open(paths.data / "journal.sqlite3")
+    except BaseException:
+        store.close()
+        raise
     part_size = settings.part_size_mib * 1024 * 1024 if settings.part_size_mib else None
     engine = UploadEngine(
         client,
@@ -415,7 +421,6 @@ def open_pipeline(
         upload_while_compressing=settings.upload_while_compressing,
         download_limit=download_limit,
     )
-    store = PipelineStore(queue_file(paths, backend_id))
     return Pipeline(
         runner,
         store,

@@ -14,30 +14,39 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from app.core.pipeline.model import Stage
+from app.core.sqlite_schema import Schema, SchemaError, bring_up_to_date
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS items (
-    item_id TEXT PRIMARY KEY,
-    position INTEGER NOT NULL,
-    source TEXT NOT NULL,
-    preset TEXT NOT NULL,
-    output_dir TEXT NOT NULL,
-    stage TEXT NOT NULL,
-    paused_stage TEXT,
-    size_before INTEGER,
-    compressed_path TEXT,
-    compressed_size INTEGER,
-    encoder TEXT,
-    upload_id TEXT,
-    job_id TEXT,
-    zip_path TEXT,
-    results_dir TEXT,
-    error TEXT,
-    error_type TEXT,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
+# Version 1: the layout as it first shipped (files made before versioning have it). A new column is a step:
+#   steps={2: ["ALTER TABLE items ADD COLUMN priority INTEGER NOT NULL DEFAULT 0"]}, and the same column
+# in the CREATE below, which makes new files.
+QUEUE_SCHEMA = Schema(
+    what="the queue",
+    create=[
+        """
+        CREATE TABLE IF NOT EXISTS items (
+            item_id TEXT PRIMARY KEY,
+            position INTEGER NOT NULL,
+            source TEXT NOT NULL,
+            preset TEXT NOT NULL,
+            output_dir TEXT NOT NULL,
+            stage TEXT NOT NULL,
+            paused_stage TEXT,
+            size_before INTEGER,
+            compressed_path TEXT,
+            compressed_size INTEGER,
+            encoder TEXT,
+            upload_id TEXT,
+            job_id TEXT,
+            zip_path TEXT,
+            results_dir TEXT,
+            error TEXT,
+            error_type TEXT,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        )
+        """
+    ],
 )
-"""
 
 
 @dataclass(frozen=True)
@@ -77,9 +86,13 @@ class PipelineStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        try:  # before WAL mode is set, which rewrites the file's header: a refused file stays as it was
+            bring_up_to_date(self._db, QUEUE_SCHEMA, path)
+        except SchemaError:
+            self._db.close()
+            raise
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute(_SCHEMA)
 
     def close(self) -> None:
         with self._lock:

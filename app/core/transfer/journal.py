@@ -24,6 +24,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from app.core.sqlite_schema import Schema, SchemaError, bring_up_to_date
 from app.core.transfer.fingerprint import FINGERPRINT_BLOCK, fingerprint, normalise_path
 
 log = logging.getLogger(__name__)
@@ -39,35 +40,45 @@ __all__ = [
     "normalise_path",
 ]
 
-SCHEMA_VERSION = 2
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS uploads (
-    upload_id   TEXT PRIMARY KEY,
-    path        TEXT NOT NULL,
-    size        INTEGER NOT NULL,
-    mtime_ns    INTEGER NOT NULL,
-    fingerprint TEXT NOT NULL,
-    s3_key      TEXT NOT NULL,
-    part_size   INTEGER NOT NULL,
-    state       TEXT NOT NULL,
-    error       TEXT,
-    sha256      TEXT,
-    created_at  REAL NOT NULL,
-    updated_at  REAL NOT NULL,
-    backend     TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS uploads_by_path ON uploads (path, created_at);
-CREATE TABLE IF NOT EXISTS parts (
-    upload_id   TEXT NOT NULL REFERENCES uploads (upload_id) ON DELETE CASCADE,
-    part_number INTEGER NOT NULL,
-    etag        TEXT NOT NULL,
-    size        INTEGER NOT NULL,
-    checksum    TEXT NOT NULL,
-    recorded_at REAL NOT NULL,
-    PRIMARY KEY (upload_id, part_number)
-);
-"""
+# Version 1 had no backend column (its entries belong to "any backend", ""); version 2 adds it.
+JOURNAL_SCHEMA = Schema(
+    what="the upload journal",
+    create=[
+        """
+        CREATE TABLE IF NOT EXISTS uploads (
+            upload_id   TEXT PRIMARY KEY,
+            path        TEXT NOT NULL,
+            size        INTEGER NOT NULL,
+            mtime_ns    INTEGER NOT NULL,
+            fingerprint TEXT NOT NULL,
+            s3_key      TEXT NOT NULL,
+            part_size   INTEGER NOT NULL,
+            state       TEXT NOT NULL,
+            error       TEXT,
+            sha256      TEXT,
+            created_at  REAL NOT NULL,
+            updated_at  REAL NOT NULL,
+            backend     TEXT NOT NULL DEFAULT ''
+        )
+        """,
+        """
+        CREATE INDEX IF NOT EXISTS uploads_by_path ON uploads (path, created_at)
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS parts (
+            upload_id   TEXT NOT NULL REFERENCES uploads (upload_id) ON DELETE CASCADE,
+            part_number INTEGER NOT NULL,
+            etag        TEXT NOT NULL,
+            size        INTEGER NOT NULL,
+            checksum    TEXT NOT NULL,
+            recorded_at REAL NOT NULL,
+            PRIMARY KEY (upload_id, part_number)
+        )
+        """,
+    ],
+    steps={2: ["ALTER TABLE uploads ADD COLUMN backend TEXT NOT NULL DEFAULT ''"]},
+)
+SCHEMA_VERSION = JOURNAL_SCHEMA.version
 
 
 class JournalError(RuntimeError):
@@ -148,21 +159,15 @@ class Journal:
         db_path.parent.mkdir(parents=True, exist_ok=True)
         connection = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False, timeout=10)
         try:
+            bring_up_to_date(connection, JOURNAL_SCHEMA, db_path)  # first: a refused file keeps its header
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=FULL")
             connection.execute("PRAGMA foreign_keys=ON")
-            version = connection.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise JournalError(f"journal {db_path} was written by a newer ReelDrop (schema {version})")
-            if version == 1:
-                # Schema 1 had no backend column; its entries belong to "any backend" ("").
-                connection.execute("ALTER TABLE uploads ADD COLUMN backend TEXT NOT NULL DEFAULT ''")
-            connection.executescript(_SCHEMA)
-            connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        except (sqlite3.Error, JournalError) as error:
+        except SchemaError as error:
             connection.close()
-            if isinstance(error, JournalError):
-                raise
+            raise JournalError(str(error)) from error
+        except sqlite3.Error as error:
+            connection.close()
             raise JournalError(f"cannot open upload journal {db_path}: {error}") from error
         return cls(connection, db_path, now)
 
