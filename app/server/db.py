@@ -149,8 +149,10 @@ class Database:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def create_all(self) -> None:
-        Base.metadata.create_all(self.engine)
-        _add_missing_columns(self.engine)
+        """This release's tables: a new database made, an older one migrated (app/server/schema.py)."""
+        from app.server.schema import upgrade_database
+
+        upgrade_database(self.engine)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -179,30 +181,3 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
-
-
-# Columns added after a table first shipped: create_all() never alters an existing table, so a database
-# made by an earlier version gets them here (additive only: each has a server default).
-_ADDED_COLUMNS = {
-    "uploads": ("streaming",),
-    "jobs": ("worker_id", "heartbeat_at", "heartbeat_timeout_s", "worker_losses"),
-}
-
-
-def _add_missing_columns(engine: Engine) -> None:
-    from sqlalchemy import inspect, text
-
-    inspector = inspect(engine)
-    for table_name, columns in _ADDED_COLUMNS.items():
-        present = {column["name"] for column in inspector.get_columns(table_name)}
-        table = Base.metadata.tables[table_name]
-        for name in columns:
-            if name in present:
-                continue
-            column = table.columns[name]
-            kind = column.type.compile(dialect=engine.dialect)
-            default = getattr(column.server_default, "arg", None)
-            # A quoted literal: SQLite and PostgreSQL both read '0' as false for a BOOLEAN.
-            clause = f" DEFAULT '{default}'" if isinstance(default, str) else ""
-            with engine.begin() as conn:
-                conn.execute(text(f"ALTER TABLE {table_name} ADD COLUMN {name} {kind}{clause}"))

@@ -67,6 +67,8 @@ def test_resources_land_where_importlib_resources_looks(monkeypatch: pytest.Monk
     assert (str(ROOT / "resources" / "presets.json"), "app/resources") in datas
     assert (str(ROOT / "resources" / "icons" / "reeldrop.svg"), "app/resources/icons") in datas
     assert not any(dest.startswith("moto") for _, dest in datas)
+    migration = ROOT / "app" / "server" / "migrations" / "versions" / "0001_first_release.py"
+    assert (str(migration), "app/server/migrations/versions") in datas  # Alembic reads them as files
 
 
 def test_the_tests_s3_double_is_never_shipped(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,12 +5,9 @@ parts 1..N that hold it. Every bad form of complete is refused with a code and l
 from __future__ import annotations
 
 import hashlib
-import sqlite3
-from pathlib import Path
 
 import requests
 
-from app.server.db import Database
 from tests.support.servers import RunningServer, User
 
 MIB = 1024 * 1024
@@ -105,22 +102,3 @@ def test_an_ordinary_upload_refuses_a_size_that_differs_from_the_declared_one(us
     parts = put_parts(user, data, [b"c" * 5 * MIB])
     answer = complete(user, data, parts=parts, size=5 * MIB)
     assert answer.status_code == 400 and answer.json()["code"] == "invalid_size"
-
-
-def test_a_database_from_before_streaming_uploads_gains_the_column(tmp_path: Path) -> None:
-    path = tmp_path / "old.sqlite3"
-    with sqlite3.connect(path) as old:  # the uploads table as the first release made it, with one row
-        old.execute(
-            "CREATE TABLE uploads (id VARCHAR(36) PRIMARY KEY, user_id INTEGER, filename VARCHAR(255),"
-            " content_type VARCHAR(127), declared_size BIGINT, size BIGINT, s3_key VARCHAR(1024),"
-            " method VARCHAR(16), s3_upload_id VARCHAR(1024), part_size BIGINT, part_count INTEGER,"
-            " status VARCHAR(16), is_temp BOOLEAN, error TEXT, checksum_algorithm VARCHAR(16),"
-            " sha256 VARCHAR(64), reserved_job_id VARCHAR(36), created_at DATETIME, updated_at DATETIME)"
-        )
-        old.execute("INSERT INTO uploads (id, filename, declared_size, status) VALUES ('u1', 'a.mp4', 5, 'uploaded')")
-    database = Database(f"sqlite:///{path}")
-    database.create_all()
-    database.create_all()  # twice: the second finds the column and changes nothing
-    database.dispose()
-    with sqlite3.connect(path) as upgraded:
-        assert upgraded.execute("SELECT id, streaming FROM uploads").fetchall() == [("u1", 0)]
