@@ -184,6 +184,8 @@ def load_config(env: dict[str, str] | None = None, data_dir: Path | None = None)
     # A single POST carries at most 5 GB (S3), and multipart parts are at least 5 MiB.
     threshold = max(5 * MIB, min(threshold, 5 * 1000**3))
     database_url = env.get("DATABASE_URL") or f"sqlite:///{data_dir / 'reeldrop-server.sqlite3'}"
+    from app.server.worker.settings import ENV_NAMES as WORKER_SETTINGS  # (it imports this module)
+
     return ServerConfig(
         data_dir=data_dir,
         bucket=bucket[1] if bucket else "reeldrop",
@@ -228,4 +230,6 @@ def load_config(env: dict[str, str] | None = None, data_dir: Path | None = None)
         keep_processed=_flag(env, "KEEP_PROCESSED") is not False,
         post_uploads=_flag(env, "S3_POST_UPLOADS") is not False,
         apply_bucket_cors=env.get("S3_APPLY_BUCKET_CORS", "") in ("1", "true", "yes"),
+        # The worker's own settings (worker/settings.py) come from this environment only, through here.
+        extra={name: value for name, value in env.items() if name in WORKER_SETTINGS},
     )

@@ -10,7 +10,17 @@ from __future__ import annotations
 import importlib.util
 
 # What the server imports that a plain `pip install reeldrop` lacks (zipstream is zipstream-ng's module).
-SERVER_PACKAGES = ("fastapi", "uvicorn", "sqlalchemy", "alembic", "huey", "zipstream", "pysubs2", "boto3")
+SERVER_PACKAGES = (
+    "fastapi",
+    "uvicorn",
+    "sqlalchemy",
+    "alembic",
+    "pydantic_settings",
+    "huey",
+    "zipstream",
+    "pysubs2",
+    "boto3",
+)
 INSTALL_SERVER = "pip install 'reeldrop[server]'"
 
 

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 EXTRAS: dict[str, list[str]] = PROJECT["optional-dependencies"]
 # The distribution that ships each module the server imports.
-DISTRIBUTION = {"zipstream": "zipstream-ng"}
+DISTRIBUTION = {"zipstream": "zipstream-ng", "pydantic_settings": "pydantic-settings"}
 
 
 def names(requirements: list[str]) -> set[str]:
