@@ -82,11 +82,11 @@ def queue_files(pipeline: Pipeline, files: list[Path], preset: str) -> list[str]
     unfinished = {
         (record.source, record.preset): record.item_id
         for record in pipeline.records()
-        if record.stage_enum is not Stage.DONE
+        if record.stage is not Stage.DONE
     }
     ids, fresh = [], []
     for path in files:
-        item_id = unfinished.get((str(path.absolute()), preset))
+        item_id = unfinished.get((path.absolute(), preset))
         if item_id is None:
             fresh.append(path.absolute())
         else:

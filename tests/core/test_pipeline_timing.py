@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from app.core.pipeline.live import StageProgress
@@ -24,10 +26,10 @@ def record(item_id: str = "a", preset: str = "1080p", size: int = 150 * MB, comp
     return ItemRecord(
         item_id=item_id,
         position=1,
-        source=f"/videos/{item_id}.mp4",
+        source=Path(f"/videos/{item_id}.mp4"),
         preset=preset,
-        output_dir="/out",
-        stage="compressing",
+        output_dir=Path("/out"),
+        stage=Stage.COMPRESSING,
         size_before=size,
         compressed_size=compressed,
     )

@@ -46,7 +46,7 @@ def test_a_queue_from_before_versioning_keeps_every_item(tmp_path: Path) -> None
         db.executescript(UNVERSIONED_QUEUE)
     store = PipelineStore(path)
     (item,) = store.all()
-    assert (item.item_id, item.stage_enum, item.upload_id, item.compressed_size) == (
+    assert (item.item_id, item.stage, item.upload_id, item.compressed_size) == (
         "a1b2c3d4e5f6",
         Stage.UPLOADING,
         "up-1",

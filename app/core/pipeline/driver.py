@@ -76,7 +76,7 @@ class Pipeline:
         """After a launch: continue every item that was working when the app quit or crashed."""
         resumed = []
         for record in list(self._records.values()):
-            stage = record.stage_enum
+            stage = record.stage
             if stage in (Stage.COMPRESSING, Stage.UPLOADING, Stage.PROCESSING, Stage.DOWNLOADING) or (
                 stage is Stage.WAITING and self.autostart
             ):
@@ -118,28 +118,28 @@ class Pipeline:
 
     def start(self, item_id: str) -> None:
         record = self._record(item_id)
-        if record.stage_enum is Stage.WAITING:
+        if record.stage is Stage.WAITING:
             self._launch(item_id)
 
     def pause(self, item_id: str) -> None:
         with self._lock:
             live = self._live.get(item_id)
         if live is not None:
-            at = self._record(item_id).stage_enum
+            at = self._record(item_id).stage
             if live.request_pause() and at is not Stage.PAUSED:  # held in place (a suspended encode): paused
                 self._save(item_id, stage=Stage.PAUSED, paused_stage=at)  # now, and its driver stays
             # else the stage ends at its next check and the driver records the pause
-        elif self._record(item_id).stage_enum is Stage.WAITING:
+        elif self._record(item_id).stage is Stage.WAITING:
             self._save(item_id, stage=Stage.PAUSED, paused_stage=Stage.WAITING)
 
     def resume(self, item_id: str) -> None:
         record = self._record(item_id)
-        if record.stage_enum is not Stage.PAUSED:
+        if record.stage is not Stage.PAUSED:
             return
         with self._lock:
             live = self._live.get(item_id)
         continued = live is not None and live.request_resume()  # the held encode goes on from its frame
-        self._save(item_id, stage=Stage(record.paused_stage or Stage.WAITING.value), paused_stage=None)
+        self._save(item_id, stage=record.paused_stage or Stage.WAITING, paused_stage=None)
         if not continued:
             self._launch(item_id)
 
@@ -150,15 +150,15 @@ class Pipeline:
             live.request_cancel()
             return
         record = self._record(item_id)
-        if not record.stage_enum.finished:
+        if not record.stage.finished:
             self._runner.discard(record)
             self._save(item_id, stage=Stage.CANCELLED, paused_stage=None, **cancelled_changes(record))
 
     def retry(self, item_id: str) -> None:
         record = self._record(item_id)
-        if record.stage_enum not in (Stage.FAILED, Stage.CANCELLED):
+        if record.stage not in (Stage.FAILED, Stage.CANCELLED):
             return
-        reason = refuse_reason(Path(record.source))
+        reason = refuse_reason(record.source)
         if reason is not None:
             self._save(item_id, error=reason[1], error_type=reason[0])
             return
@@ -177,7 +177,7 @@ class Pipeline:
             live.remove_when_done = True
             return
         record = self._record(item_id)
-        if not record.stage_enum.finished:
+        if not record.stage.finished:
             self._runner.discard(record)
         self._store.remove(item_id)
         with self._lock:
@@ -192,7 +192,7 @@ class Pipeline:
         with self._lock:
             if item_id in self._live:  # paused mid-encode: that encode goes on with the preset it began with
                 return
-        if record.stage_enum in (Stage.WAITING, Stage.PAUSED) and not record.compressed_path:
+        if record.stage in (Stage.WAITING, Stage.PAUSED) and not record.compressed_path:
             self._save(item_id, preset=preset)
 
     def snapshot(self) -> list[ItemSnapshot]:
@@ -239,7 +239,7 @@ class Pipeline:
     def continue_item(self, item_id: str) -> None:
         """Go on with an item from wherever it stands: running stages resume, paused ones resume, failed or
         cancelled ones are retried from the first stage whose result is missing."""
-        stage = self._record(item_id).stage_enum
+        stage = self._record(item_id).stage
         if stage is Stage.PAUSED:
             self.resume(item_id)
         elif stage in (Stage.FAILED, Stage.CANCELLED):
@@ -261,12 +261,12 @@ class Pipeline:
         live.set_queued(False)  # a driver took it
         try:
             record = self._record(item_id)
-            if record.stage_enum is Stage.WAITING:
+            if record.stage is Stage.WAITING:
                 record = self._save(item_id, stage=Stage.COMPRESSING)
             redos = 0
-            while record.stage_enum in WORK_STAGES:
+            while record.stage in WORK_STAGES:
                 live.check()
-                stage = record.stage_enum
+                stage = record.stage
                 self._clock.stage_began(item_id, stage)
                 try:
                     changes = self._runner.run(stage, record, live)
@@ -288,7 +288,7 @@ class Pipeline:
                 stood = live.progress()
                 with self._lock:
                     self._paused_progress[item_id] = stood
-                paused_at = self._record(item_id).stage_enum
+                paused_at = self._record(item_id).stage
                 if paused_at is not Stage.PAUSED:  # (already recorded if a held pause ended this way)
                     self._save(item_id, stage=Stage.PAUSED, paused_stage=paused_at)
         except ItemCancelled:
@@ -310,7 +310,7 @@ class Pipeline:
                 latest = self._records.get(item_id)
             if live.remove_when_done:
                 self.remove(item_id)
-            elif latest is not None and latest.stage_enum in WORK_STAGES and live.interruption is Interruption.PAUSE:
+            elif latest is not None and latest.stage in WORK_STAGES and live.interruption is Interruption.PAUSE:
                 self._launch(item_id)  # resumed while this driver was still winding down from the pause
 
     # -- helpers ----------------------------------------------------------------------------------
@@ -340,7 +340,7 @@ class Pipeline:
     def _snapshot_of(
         record: ItemRecord, live: LiveItem | None, held: StageProgress | None, clock: StageClock
     ) -> ItemSnapshot:
-        stage = record.stage_enum
+        stage = record.stage
         if live is not None:
             progress = live.progress()
         elif held is not None and stage is Stage.PAUSED:
@@ -349,7 +349,7 @@ class Pipeline:
             progress = StageProgress()
         paused = stage is Stage.PAUSED
         # A paused item shows where its work stands: held in place (a suspended encode), its live progress.
-        working = Stage(record.paused_stage) if paused and record.paused_stage else stage
+        working = record.paused_stage if paused and record.paused_stage else stage
         unknown = False
         if working in WORK_STAGES:
             unknown = progress.fraction is None  # say, an encode of a source whose duration is unknown
@@ -361,7 +361,7 @@ class Pipeline:
             overall, fraction = 0.0, 0.0
         return ItemSnapshot(
             item_id=record.item_id,
-            source=Path(record.source),
+            source=record.source,
             preset=record.preset,
             stage=stage,
             stage_fraction=fraction,
@@ -373,9 +373,9 @@ class Pipeline:
             error=record.error,
             error_type=record.error_type,
             job_id=record.job_id,
-            results_dir=Path(record.results_dir) if record.results_dir else None,
+            results_dir=record.results_dir,
             encoder=record.encoder,
-            paused_stage=Stage(record.paused_stage) if record.paused_stage else None,
+            paused_stage=record.paused_stage,
             sent_while_compressing=progress.sent if working is Stage.COMPRESSING else None,
             progress_unknown=unknown,
             queued=live is not None and live.queued and stage in (Stage.WAITING, Stage.COMPRESSING),

@@ -142,10 +142,10 @@ class CompressStage:
     def output_for(self, record: ItemRecord, extension: str) -> Path:
         """One folder per item keeps the file's own name: the server and the results use it."""
         extension = extension if extension.startswith(".") else "." + extension
-        return self.output_dir / record.item_id / f"{Path(record.source).stem}{extension}"
+        return self.output_dir / record.item_id / f"{record.source.stem}{extension}"
 
     def run(self, record: ItemRecord, live: LiveItem) -> dict[str, Any]:
-        source = Path(record.source)
+        source = record.source
         preset = default_catalog().get(record.preset)
         if preset.name == "original":  # no re-encode: the file goes up as it is
             return {"compressed_path": str(source), "compressed_size": source.stat().st_size, "encoder": None}
@@ -232,7 +232,7 @@ class CompressStage:
 
     def discard(self, record: ItemRecord) -> None:
         path = record.compressed_path
-        if path and Path(path) != Path(record.source):
+        if path and Path(path) != record.source:
             Path(path).unlink(missing_ok=True)
         with contextlib.suppress(OSError):  # the item's folder, once empty
             (self.output_dir / record.item_id).rmdir()
@@ -309,7 +309,7 @@ def first_missing_stage(record: ItemRecord) -> Stage:
 def _before_the_job(record: ItemRecord) -> Stage:
     """Where an item whose job (and upload) are of no more use starts again: the kept compressed copy goes
     up again; only without one is the source compressed again."""
-    if record.compressed_path and Path(record.compressed_path).exists():
+    if record.compressed_path and record.compressed_path.exists():
         return Stage.UPLOADING
     return Stage.COMPRESSING
 
@@ -325,7 +325,7 @@ def cancelled_changes(record: ItemRecord) -> dict[str, Any]:
     cancelled job stays cancelled: the record says so, or the first retry would ask that job again and fail
     with "the processing job was cancelled on the server". A cancel while downloading keeps the job (its
     results are still on the server, and a retry fetches them)."""
-    return {"error_type": "job_cancelled"} if record.stage_enum is Stage.PROCESSING else {}
+    return {"error_type": "job_cancelled"} if record.stage is Stage.PROCESSING else {}
 
 
 class ProcessStage:
@@ -336,7 +336,7 @@ class ProcessStage:
         self.max_wait = max_wait
 
     def run(self, record: ItemRecord, live: LiveItem) -> dict[str, Any]:
-        name = Path(record.source).name
+        name = record.source.name
         poller = JobPoller(self.client, record.job_id or "", control=live.control, max_wait=self.max_wait)
         live.set_progress_source(lambda: _job_progress(poller))
         try:
@@ -412,12 +412,12 @@ class DownloadStage:
         return self.zip_dir / f"{record.item_id}.zip"
 
     def run(self, record: ItemRecord, live: LiveItem) -> dict[str, Any]:
-        name = Path(record.source).name
+        name = record.source.name
         job_id = record.job_id or ""
         fetch = ResultsFetch(
             lambda: self.client.results_url(job_id),
             self.zip_path(record),
-            Path(record.output_dir),
+            record.output_dir,
             name,
             control=live.control,
             throttle=self.throttle,
@@ -483,14 +483,14 @@ class UploadStage:
         self._lock = threading.Lock()
 
     def run(self, record: ItemRecord, live: LiveItem) -> dict[str, Any]:
-        name = Path(record.source).name
+        name = record.source.name
         with self._lock:
             handle = self._parked.pop(record.item_id, None)
         if handle is not None:
             handle.resume()
         else:
             taken = self.streams.take(record.item_id) if self.streams is not None else None
-            handle = taken or self.engine.submit(Path(record.compressed_path or record.source))
+            handle = taken or self.engine.submit(record.compressed_path or record.source)
         try:
             result = self._follow(handle, record, live)
         except StageFailed as exc:
@@ -499,7 +499,7 @@ class UploadStage:
             # The upload that ran beside the encoder failed on its own (not the user, not the file):
             # the finished file is whole on disk, so send it the ordinary way.
             log.warning("%s: the upload during encoding failed (%s); sending the encoded file", name, exc)
-            handle = self.engine.submit(Path(record.compressed_path or record.source))
+            handle = self.engine.submit(record.compressed_path or record.source)
             result = self._follow(handle, record, live)
         try:
             # What the server makes follows the file's preset; options given to the pipeline override it.
@@ -525,9 +525,7 @@ class UploadStage:
             except UploadInterrupted:
                 raise ItemPaused() from None  # the engine is shutting down: the journal resumes it
             except UploadError as exc:
-                raise StageFailed(
-                    "upload_failed", str(exc).replace(str(handle.path), Path(record.source).name)
-                ) from exc
+                raise StageFailed("upload_failed", str(exc).replace(str(handle.path), record.source.name)) from exc
             if live.cancelled:
                 handle.cancel()
                 with contextlib.suppress(UploadError, TimeoutError):
@@ -605,7 +603,7 @@ class StageRunner:
     def discard(self, record: ItemRecord) -> None:
         """Forget an item's unfinished work: parked upload (aborted), running job, temp files."""
         self.upload.discard(record)
-        if record.stage_enum is Stage.PROCESSING:
+        if record.stage is Stage.PROCESSING:
             self.process.cancel_job(record)
         self.compress.discard(record)
         self.download.discard(record)

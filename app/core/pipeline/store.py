@@ -51,32 +51,51 @@ QUEUE_SCHEMA = Schema(
 
 @dataclass(frozen=True)
 class ItemRecord:
+    """One queued item as the journal holds it, typed: stages are Stages and paths are Paths here; the
+    store turns them into text and back at its edge (the columns stay TEXT)."""
+
     item_id: str
     position: int
-    source: str
+    source: Path
     preset: str
-    output_dir: str
-    stage: str
-    paused_stage: str | None = None
+    output_dir: Path
+    stage: Stage
+    paused_stage: Stage | None = None
     size_before: int | None = None
-    compressed_path: str | None = None
+    compressed_path: Path | None = None
     compressed_size: int | None = None
     encoder: str | None = None
     upload_id: str | None = None
     job_id: str | None = None
-    zip_path: str | None = None
-    results_dir: str | None = None
+    zip_path: Path | None = None
+    results_dir: Path | None = None
     error: str | None = None
     error_type: str | None = None
     created_at: float = 0.0
     updated_at: float = 0.0
 
-    @property
-    def stage_enum(self) -> Stage:
-        return Stage(self.stage)
-
 
 _COLUMNS = [f.name for f in fields(ItemRecord)]
+_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM items"
+_PATHS = frozenset({"source", "output_dir", "compressed_path", "zip_path", "results_dir"})
+_STAGES = frozenset({"stage", "paused_stage"})
+
+
+def _stored(value: object) -> object:
+    """A field's value as its TEXT column holds it."""
+    if isinstance(value, Stage):
+        return value.value
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _record(row: tuple[object, ...]) -> ItemRecord:
+    values = dict(zip(_COLUMNS, row, strict=True))
+    for name in _PATHS | _STAGES:
+        if values[name] is not None:
+            values[name] = Path(str(values[name])) if name in _PATHS else Stage(str(values[name]))
+    return ItemRecord(**values)  # type: ignore[arg-type]
 
 
 class PipelineStore:
@@ -107,46 +126,43 @@ class PipelineStore:
             record = ItemRecord(
                 item_id=uuid.uuid4().hex[:12],
                 position=position,
-                source=str(source),
+                source=source,
                 preset=preset,
-                output_dir=str(output_dir),
-                stage=stage.value,
+                output_dir=output_dir,
+                stage=stage,
                 created_at=now,
                 updated_at=now,
                 **extra,  # type: ignore[arg-type]
             )
-            values = [getattr(record, c) for c in _COLUMNS]
+            values = [_stored(getattr(record, c)) for c in _COLUMNS]
             self._db.execute(
                 f"INSERT INTO items ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})", values
             )
         return record
 
     def update(self, item_id: str, **changes: object) -> ItemRecord:
-        for column in ("stage", "paused_stage"):  # kept as their text in the journal
-            value = changes.get(column)
-            if isinstance(value, Stage):
-                changes[column] = value.value
         changes["updated_at"] = time.time()
         unknown = set(changes) - set(_COLUMNS)
         if unknown:
             raise ValueError(f"unknown item fields {sorted(unknown)}")
         with self._lock:
             assignments = ", ".join(f"{name} = ?" for name in changes)
-            self._db.execute(f"UPDATE items SET {assignments} WHERE item_id = ?", [*changes.values(), item_id])
-            row = self._db.execute(f"SELECT {', '.join(_COLUMNS)} FROM items WHERE item_id = ?", (item_id,)).fetchone()
+            values = [_stored(value) for value in changes.values()]
+            self._db.execute(f"UPDATE items SET {assignments} WHERE item_id = ?", [*values, item_id])
+            row = self._db.execute(f"{_SELECT} WHERE item_id = ?", (item_id,)).fetchone()
         if row is None:
             raise KeyError(item_id)
-        return ItemRecord(*row)
+        return _record(row)
 
     def get(self, item_id: str) -> ItemRecord | None:
         with self._lock:
-            row = self._db.execute(f"SELECT {', '.join(_COLUMNS)} FROM items WHERE item_id = ?", (item_id,)).fetchone()
-        return ItemRecord(*row) if row else None
+            row = self._db.execute(f"{_SELECT} WHERE item_id = ?", (item_id,)).fetchone()
+        return _record(row) if row else None
 
     def all(self) -> list[ItemRecord]:
         with self._lock:
-            rows = self._db.execute(f"SELECT {', '.join(_COLUMNS)} FROM items ORDER BY position").fetchall()
-        return [ItemRecord(*row) for row in rows]
+            rows = self._db.execute(f"{_SELECT} ORDER BY position").fetchall()
+        return [_record(row) for row in rows]
 
     def remove(self, item_id: str) -> None:
         with self._lock:
